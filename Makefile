@@ -1,0 +1,30 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-stamp
+export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
+
+.PHONY: install run test bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+test: $(INSTALLED)
+	$(BIN)/pytest -q
+
+run: $(INSTALLED)
+	mkdir -p $(DAGSTER_HOME) var/reports data/inbox
+	$(BIN)/storemon ingest --data-dir data
+	$(BIN)/storemon run --dagster-port 3000 --api-port 8000
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf var .pytest_cache

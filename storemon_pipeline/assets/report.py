@@ -1,0 +1,82 @@
+"""store_report: uptime and downtime per store and window, as a table and a CSV file."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from storemon_pipeline.assets.segments import status_segments
+from storemon_pipeline.core.clock import as_of_from_partition_key
+from storemon_pipeline.core.report import report_csv, store_report as compute_store_report
+from storemon_pipeline.partitions import report_partitions
+from storemon_pipeline.resources import StoremonFiles, WarehouseResource
+
+WORST_STORES_SHOWN = 20
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """A reader (the API, a user) sees the old file or the whole new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8", newline="")
+    os.replace(partial, path)
+
+
+def fleet_uptime_percent(report: pd.DataFrame) -> dict[str, float]:
+    percent = {}
+    for window in ("hour", "day", "week"):
+        up = report[f"uptime_last_{window}"].sum()
+        total = up + report[f"downtime_last_{window}"].sum()
+        percent[window] = round(100.0 * up / total, 2) if total else 0.0
+    return percent
+
+
+def worst_stores_markdown(report: pd.DataFrame, limit: int = WORST_STORES_SHOWN) -> str:
+    worst = report.sort_values(["downtime_last_week", "store_id"], ascending=[False, True]).head(limit)
+    lines = [
+        "| store_id | downtime last week (h) | downtime last day (h) | downtime last hour (min) | uptime last week (h) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.store_id} | {r.downtime_last_week:.2f} | {r.downtime_last_day:.2f} | {r.downtime_last_hour:.2f} "
+        f"| {r.uptime_last_week:.2f} |"
+        for r in worst.itertuples()
+    ]
+    return "\n".join(lines)
+
+
+@asset(
+    deps=[status_segments],
+    partitions_def=report_partitions,
+    group_name="report",
+    description="The report as of the partition's instant: one row per store, SPEC.md's columns; also report_<key>.csv.",
+)
+def store_report(
+    context: AssetExecutionContext, warehouse: WarehouseResource, files: StoremonFiles
+) -> MaterializeResult:
+    started = time.monotonic()
+    as_of_us = as_of_from_partition_key(context.partition_key)
+    store = warehouse.open()
+    segments = store.read_status_segments(as_of_us)
+    report = compute_store_report(segments, store.report_store_ids(as_of_us), as_of_us)
+    store.write_report(as_of_us, report)
+    path = files.report_path(context.partition_key)
+    write_atomically(path, report_csv(report))
+
+    uptime = fleet_uptime_percent(report)
+    return MaterializeResult(
+        metadata={
+            "as_of": context.partition_key,
+            "stores": len(report),
+            "report_path": MetadataValue.path(str(path)),
+            "fleet_uptime_pct_last_hour": uptime["hour"],
+            "fleet_uptime_pct_last_day": uptime["day"],
+            "fleet_uptime_pct_last_week": uptime["week"],
+            "worst_stores": MetadataValue.md(worst_stores_markdown(report)),
+            "duration_s": round(time.monotonic() - started, 3),
+        }
+    )

@@ -1,0 +1,54 @@
+"""status_segments: each store's last-week business time cut into runs of one status."""
+
+from __future__ import annotations
+
+import time
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
+
+from storemon_pipeline.assets.raw import raw_pings
+from storemon_pipeline.assets.schedules import normalized_schedules
+from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, US_PER_HOUR, as_of_from_partition_key
+from storemon_pipeline.core.segments import ACTIVE, UNKNOWN, status_segments as compute_status_segments
+from storemon_pipeline.partitions import report_partitions
+from storemon_pipeline.resources import WarehouseResource
+
+
+@asset(
+    deps=[normalized_schedules, raw_pings],
+    partitions_def=report_partitions,
+    group_name="report",
+    description="Per store, business time in [T-7d, T] as maximal (start, end, status) runs; no evidence = unknown (down).",
+)
+def status_segments(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    started = time.monotonic()
+    as_of_us = as_of_from_partition_key(context.partition_key)
+    store = warehouse.open()
+    store_ids = set(store.report_store_ids(as_of_us))
+    schedules = store.read_normalized_schedules()
+    missing = store_ids - set(schedules["store_id"])
+    if missing:
+        raise Failure(
+            f"{len(missing)} stores have pings but no normalized schedule (e.g. {sorted(missing)[0]}): "
+            "materialize normalized_schedules first (the report jobs do)."
+        )
+    schedules = schedules[schedules["store_id"].isin(store_ids)]
+    pings = store.read_pings(as_of_us - EVIDENCE_SPAN_US, as_of_us)
+    segments = compute_status_segments(schedules, pings, as_of_us)
+    store.write_status_segments(as_of_us, segments)
+
+    hours = (segments["end_us"] - segments["start_us"]) / US_PER_HOUR
+    return MaterializeResult(
+        metadata={
+            "as_of": context.partition_key,
+            "segments": len(segments),
+            "stores": len(store_ids),
+            "evidence_window_pings": len(pings),
+            "stores_without_evidence": int(
+                segments["store_id"].nunique() - segments.loc[segments["status"] != UNKNOWN, "store_id"].nunique()
+            ),
+            "business_hours_active": round(float(hours[segments["status"] == ACTIVE].sum()), 2),
+            "business_hours_total": round(float(hours.sum()), 2),
+            "duration_s": round(time.monotonic() - started, 3),
+        }
+    )

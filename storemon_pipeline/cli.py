@@ -1,0 +1,220 @@
+"""The `storemon` command. It runs the same assets as Dagster, in-process.
+
+Errors a user can act on (missing folder, no pings, database down, a bad
+--as-of) end in one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from storemon_pipeline.core.clock import latest_report_as_of_us, parse_instant_us, partition_key
+from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, peek_kind
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _resources(database_url: str | None, data_dir: str | None = None, reports_dir: str | None = None) -> dict:
+    from storemon_pipeline.resources import StoremonFiles, WarehouseResource
+
+    warehouse = WarehouseResource(database_url=database_url) if database_url else WarehouseResource()
+    file_settings = {k: v for k, v in {"data_dir": data_dir, "reports_dir": reports_dir}.items() if v}
+    return {"warehouse": warehouse, "files": StoremonFiles(**file_settings)}
+
+
+def open_warehouse(resources: dict):
+    from storemon_pipeline.warehouse import WarehouseUnavailable
+
+    try:
+        return resources["warehouse"].open()
+    except WarehouseUnavailable as exc:
+        raise UserError(str(exc)) from None
+
+
+def csv_files(data_dir: str) -> list[Path]:
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise UserError(f"data folder not found: {folder}")
+    return sorted(folder.glob("*.csv"))
+
+
+def materialize_in_process(assets, resources: dict, partition_key: str | None = None, run_config=None, instance=None):
+    """One in-process Dagster run; raises UserError with the first failure's message."""
+    from dagster import DagsterInstance, materialize
+
+    instance = instance or DagsterInstance.ephemeral()
+    if partition_key is not None:
+        from storemon_pipeline.partitions import report_partitions
+
+        instance.add_dynamic_partitions(report_partitions.name, [partition_key])
+    result = materialize(
+        assets,
+        resources=resources,
+        partition_key=partition_key,
+        run_config=run_config,
+        instance=instance,
+        raise_on_error=False,
+    )
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        message = failures[0].step_failure_data.error.message.strip() if failures else "run failed"
+        raise UserError(message.splitlines()[-1] if message else "run failed")
+    return result
+
+
+def ingest_folder(data_dir: str, database_url: str | None):
+    """Load every CSV of the folder through the raw assets; returns (resources, results per kind)."""
+    from storemon_pipeline.assets import raw_assets
+
+    paths = [str(p) for p in csv_files(data_dir)]
+    resources = _resources(database_url, data_dir=data_dir)
+    open_warehouse(resources)
+    config = {"ops": {a.key.path[-1]: {"config": {"paths": paths}} for a in raw_assets}}
+    result = materialize_in_process(raw_assets, resources, run_config=config)
+    return resources, paths, result
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    resources, paths, _ = ingest_folder(args.data_dir, args.database_url)
+    warehouse = open_warehouse(resources)
+    files = warehouse.ingested_files().set_index("file_name")
+    for path in paths:
+        name = Path(path).name
+        try:
+            peek_kind(path)
+        except UnknownFileKind as exc:
+            print(f"{name}: not loaded: {exc}")
+            continue
+        if name in files.index:
+            row = files.loc[name]
+            row = row.iloc[-1] if row.ndim > 1 else row
+            print(f"{name}: {row['kind']}: {row['rows_loaded']} rows loaded, {row['rows_rejected']} rejected")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from storemon_pipeline.assets import normalized_schedules, status_segments, store_report
+
+    paths = csv_files(args.data_dir)
+    if not any(_is_pings(p) for p in paths):
+        raise UserError(f"no pings file in {args.data_dir} (a CSV with header store_id,status,timestamp_utc)")
+    as_of_us = None
+    if args.as_of:
+        try:
+            as_of_us = parse_instant_us(args.as_of)
+        except ValueError as exc:
+            raise UserError(f"--as-of: {exc}") from None
+
+    resources, _, _ = ingest_folder(args.data_dir, args.database_url)
+    if as_of_us is None:
+        latest_us = open_warehouse(resources).latest_ping_us()
+        if latest_us is None:
+            raise UserError(f"no valid pings in {args.data_dir}")
+        as_of_us = latest_report_as_of_us(latest_us)
+    key = partition_key(as_of_us)
+    materialize_in_process([normalized_schedules, status_segments, store_report], resources, partition_key=key)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(resources["files"].report_path(key), args.out)
+    print(f"report as of {key}: {args.out}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Dagster (webserver + daemon) and the report API side by side, until Ctrl-C.
+
+    Each child gets its own process group: `dagster dev` started from a script
+    ignores SIGTERM sent to it alone, so the whole group is signalled.
+    """
+    import os
+    import signal
+    import subprocess
+    import time
+
+    env = dict(os.environ)
+    env.setdefault("DAGSTER_HOME", str(Path("var/dagster_home").resolve()))
+    env.setdefault("STOREMON_DAGSTER_URL", f"http://{args.host}:{args.dagster_port}")
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    commands = [
+        [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)],
+        [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
+    ]
+    children = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
+    print(f"Dagster UI: http://{args.host}:{args.dagster_port}   report API: http://{args.host}:{args.api_port}/docs")
+
+    def stop(*_):
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+    return 0
+
+
+def _is_pings(path: Path) -> bool:
+    try:
+        return peek_kind(path) == PINGS
+    except UnknownFileKind:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storemon", description="Store uptime during business hours.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    report = commands.add_parser("report", help="ingest a folder of CSVs and write the report")
+    report.add_argument("--data-dir", required=True, help="folder of input CSVs (kind recognised by header)")
+    report.add_argument("--out", required=True, help="where to write the report CSV")
+    report.add_argument("--as-of", help="report instant, ISO 8601 (default: latest ping, rounded up to the second)")
+    report.add_argument("--database-url", help="SQLAlchemy URL (default: STOREMON_DATABASE_URL or a SQLite file)")
+    report.set_defaults(handler=cmd_report)
+
+    ingest = commands.add_parser("ingest", help="load a folder of CSVs into the warehouse")
+    ingest.add_argument("--data-dir", required=True)
+    ingest.add_argument("--database-url")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    run = commands.add_parser("run", help="start Dagster (UI, schedule, sensor) and the report API")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--dagster-port", type=int, default=3000)
+    run.add_argument("--api-port", type=int, default=8000)
+    run.set_defaults(handler=cmd_run)
+
+    simulate = commands.add_parser("simulate", help="write a synthetic fleet with known truth", add_help=False)
+    simulate.set_defaults(handler=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        from storemon_pipeline import simulate
+
+        return simulate.main(argv[1:]) or 0
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        print(f"storemon: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

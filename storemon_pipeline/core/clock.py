@@ -1,0 +1,45 @@
+"""The report clock (SPEC.md "The clock"): as-of instants, windows, partition keys."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from storemon_pipeline.core.inputs import parse_timestamps_us
+
+US_PER_S = 1_000_000
+US_PER_HOUR = 3600 * US_PER_S
+US_PER_DAY = 24 * US_PER_HOUR
+# Evidence reaches one day further back than the longest window, so the
+# first hours of the week still have a neighbour poll on their left.
+EVIDENCE_SPAN_US = 8 * US_PER_DAY
+WINDOW_SPANS_US = {"hour": US_PER_HOUR, "day": US_PER_DAY, "week": 7 * US_PER_DAY}
+PARTITION_KEY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def latest_report_as_of_us(latest_ping_us: int) -> int:
+    """The greatest ping timestamp rounded up to the whole second."""
+    return -(-latest_ping_us // US_PER_S) * US_PER_S
+
+
+def partition_key(as_of_us: int) -> str:
+    """`2023-01-25T18:13:23Z`; report instants are whole seconds."""
+    return datetime.fromtimestamp(as_of_us // US_PER_S, tz=timezone.utc).strftime(PARTITION_KEY_FORMAT)
+
+
+def parse_instant_us(text: str) -> int:
+    """An ISO 8601 instant (naive means UTC) to microseconds; ValueError with the text otherwise."""
+    parsed = parse_timestamps_us(pd.Series([str(text).strip()], dtype=object))
+    if parsed.isna().iloc[0]:
+        raise ValueError(f"not an ISO 8601 instant: {text!r} (expected e.g. 2023-01-25T18:13:23Z)")
+    return int(parsed.iloc[0])
+
+
+def as_of_from_partition_key(key: str) -> int:
+    """Inverse of `partition_key`; rejects anything but the exact key form."""
+    try:
+        parsed = datetime.strptime(key, PARTITION_KEY_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ValueError(f"not a report partition key: {key!r} (expected e.g. 2023-01-25T18:13:23Z)") from None
+    return int(parsed.timestamp()) * US_PER_S

@@ -1,0 +1,422 @@
+"""Reading the three input CSV kinds into validated rows and rows kept aside.
+
+Every rule here is SPEC.md's "Inputs" section. A file is parsed by pandas'
+C reader (no Python loop per row); only a file the fast reader cannot take
+(ragged rows, fields spanning lines) goes through the csv module, so one bad
+line costs speed, never data.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import available_timezones
+
+import numpy as np
+import pandas as pd
+
+PINGS = "pings"
+BUSINESS_HOURS = "business_hours"
+TIMEZONES = "timezones"
+
+# Canonical column -> accepted header spellings (compared trimmed, case-insensitive).
+KIND_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    PINGS: {
+        "store_id": ("store_id",),
+        "status": ("status",),
+        "timestamp_utc": ("timestamp_utc",),
+    },
+    BUSINESS_HOURS: {
+        "store_id": ("store_id",),
+        "day_of_week": ("dayofweek", "day"),
+        "start_time_local": ("start_time_local",),
+        "end_time_local": ("end_time_local",),
+    },
+    TIMEZONES: {
+        "store_id": ("store_id",),
+        "timezone_str": ("timezone_str",),
+    },
+}
+
+EARLIEST_PING_US = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp() * 1_000_000)
+# How far past the moment of ingest a ping may lie before it is "out of range".
+FUTURE_TOLERANCE_US = 3600 * 1_000_000
+REJECTED_COLUMNS = ["file", "line", "reason", "raw"]
+
+
+class UnknownFileKind(ValueError):
+    """The header names none of the three input kinds."""
+
+
+@dataclass
+class ParsedFile:
+    file_name: str
+    sha256: str
+    kind: str
+    rows: pd.DataFrame
+    rejected: pd.DataFrame
+    n_rows: int
+
+
+@lru_cache(maxsize=1)
+def known_zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def detect_kind(header: list[str]) -> tuple[str, dict[str, int]]:
+    """Kind of a file and the position of each canonical column in its header."""
+    normalized = [h.strip().lower() for h in header]
+    for kind, columns in KIND_COLUMNS.items():
+        positions: dict[str, int] = {}
+        for canonical, spellings in columns.items():
+            found = [i for i, h in enumerate(normalized) if h in spellings]
+            if not found:
+                break
+            positions[canonical] = found[0]
+        else:
+            return kind, positions
+    expected = "; ".join(
+        f"{kind}: {', '.join(spellings[0] for spellings in cols.values())}"
+        for kind, cols in KIND_COLUMNS.items()
+    )
+    shown = ",".join(header)[:200]
+    raise UnknownFileKind(f"header {shown!r} matches no input kind (expected {expected})")
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """Text of the file; the flag says some bytes were not UTF-8 (replaced by U+FFFD)."""
+    try:
+        text = data.decode("utf-8")
+        clean = True
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        clean = False
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, clean
+
+
+def _split_header(text: str) -> tuple[list[str], str]:
+    first_line_end = text.find("\n")
+    header_line = text if first_line_end < 0 else text[:first_line_end]
+    header = next(csv.reader([header_line.rstrip("\r")]), [])
+    return header, header_line
+
+
+def _every_line_has(data: bytes, n_columns: int) -> bool:
+    """Every non-empty line after the header has exactly n_columns - 1 commas; meaningful only without quotes."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == ord("\n"))
+    commas = np.flatnonzero(buf == ord(","))
+    n_lines = len(newlines) + 1
+    commas_per_line = np.bincount(np.searchsorted(newlines, commas), minlength=n_lines)
+    line_starts = np.concatenate([[0], newlines + 1])
+    line_ends = np.concatenate([newlines, [len(buf)]])
+    lengths = line_ends - line_starts
+    empty = lengths == 0
+    # A lone "\r" is what is left of an empty CRLF line.
+    single = np.flatnonzero(lengths == 1)
+    empty[single] = buf[line_starts[single]] == ord("\r")
+    data_lines = np.arange(n_lines) > 0
+    return bool(np.all((commas_per_line == n_columns - 1) | empty | ~data_lines))
+
+
+def _read_fast(data: bytes, text: str, n_columns: int) -> pd.DataFrame | None:
+    """All fields as str plus `line`, or None when the fast reader cannot be trusted.
+
+    pandas' reader cannot report ragged rows: with `names` it drops extra
+    fields silently, pads short rows, and a first row one field longer than
+    the header turns the first column into the index for the whole file. So
+    it only gets files whose field counts are proven by counting commas, which
+    holds only when no field is quoted; everything else goes to the careful
+    reader.
+    """
+    if b'"' in data or not _every_line_has(data, n_columns):
+        return None
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            skiprows=1,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+            index_col=False,
+            on_bad_lines="error",
+            names=list(range(n_columns)),
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    if frame.empty:
+        frame["line"] = pd.Series(dtype="int64")
+        return frame
+    frame["line"] = np.arange(2, len(frame) + 2, dtype=np.int64)
+    return frame
+
+
+def _read_careful(text: str, n_columns: int) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """csv-module reader for malformed files: ragged rows are kept aside, not dropped."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    good: list[list[str]] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    row_start_line = 2
+    for fields in reader:
+        line = row_start_line
+        row_start_line = reader.line_num + 1
+        if not any(field.strip() for field in fields):
+            continue
+        if len(fields) != n_columns:
+            bad.append((line, f"expected {n_columns} fields, found {len(fields)}", ",".join(fields)))
+            continue
+        good.append(fields)
+        lines.append(line)
+    frame = pd.DataFrame(good, columns=list(range(n_columns)), dtype=object)
+    frame = frame.astype(str) if len(frame) else pd.DataFrame({c: pd.Series(dtype=str) for c in range(n_columns)})
+    frame["line"] = np.asarray(lines, dtype=np.int64)
+    return frame, bad
+
+
+def _raw_text(frame: pd.DataFrame, n_columns: int) -> pd.Series:
+    raw = frame[0].astype(str)
+    for col in range(1, n_columns):
+        raw = raw + "," + frame[col].astype(str)
+    return raw
+
+
+def _strip(values: pd.Series) -> pd.Series:
+    # pandas' str.strip costs several times a plain comprehension on Python-backed strings.
+    return pd.Series([v.strip() for v in values.to_numpy(dtype=object)], index=values.index, dtype=str)
+
+
+def parse_csv_file(path: str | os.PathLike, ingested_at_us: int) -> ParsedFile:
+    path = Path(path)
+    data = path.read_bytes()
+    return parse_csv_bytes(data, path.name, ingested_at_us)
+
+
+def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int) -> ParsedFile:
+    sha256 = hashlib.sha256(data).hexdigest()
+    text, clean_utf8 = _decode(data)
+    if not text.strip():
+        raise UnknownFileKind(f"{file_name}: the file is empty (no header)")
+    header, _ = _split_header(text)
+    try:
+        kind, positions = detect_kind(header)
+    except UnknownFileKind as exc:
+        raise UnknownFileKind(f"{file_name}: {exc}") from None
+    n_columns = len(header)
+
+    frame = _read_fast(data, text, n_columns)
+    structural: list[tuple[int, str, str]] = []
+    if frame is None:
+        frame, structural = _read_careful(text, n_columns)
+
+    # Stripping is a Python call per value: do it once per column.
+    stripped = {col: _strip(frame[col]) for col in range(n_columns)}
+    blank = np.logical_and.reduce([(stripped[col] == "").to_numpy() for col in range(n_columns)])
+    frame = frame[~blank]
+    stripped = {col: values[~blank] for col, values in stripped.items()}
+
+    reasons = pd.Series("", index=frame.index, dtype=object)
+
+    def reject(mask: pd.Series | np.ndarray, reason: str | pd.Series) -> None:
+        mask = pd.Series(np.asarray(mask, dtype=bool), index=frame.index) & (reasons == "")
+        if isinstance(reason, pd.Series):
+            reasons[mask] = reason[mask]
+        else:
+            reasons[mask] = reason
+
+    if not clean_utf8:
+        replaced = np.logical_or.reduce([frame[col].str.contains("\ufffd", regex=False).to_numpy() for col in range(n_columns)])
+        reject(replaced, "not valid UTF-8")
+    header_again = pd.Series(True, index=frame.index)
+    for col in range(n_columns):
+        header_again &= stripped[col].str.lower() == header[col].strip().lower()
+    reject(header_again, "repeated header row")
+
+    columns = {name: stripped[pos] for name, pos in positions.items()}
+    store_id = columns["store_id"]
+    reject(store_id == "", "empty store_id")
+
+    if kind == PINGS:
+        rows = _validate_pings(columns, reject, ingested_at_us)
+    elif kind == BUSINESS_HOURS:
+        rows = _validate_business_hours(columns, reject)
+    else:
+        rows = _validate_timezones(columns, reject)
+
+    ok = (reasons == "").to_numpy()
+    rows = rows[ok].reset_index(drop=True)
+    rows["line"] = frame["line"].to_numpy()[ok]
+    # The raw text is only kept for rejected rows: build it for them alone.
+    raw = _raw_text(frame[~ok], n_columns)
+
+    rejected = pd.DataFrame(
+        {
+            "file": file_name,
+            "line": frame["line"].to_numpy()[~ok],
+            "reason": reasons.to_numpy()[~ok],
+            "raw": raw.to_numpy(),
+        }
+    )
+    if structural:
+        extra = pd.DataFrame(structural, columns=["line", "reason", "raw"])
+        extra.insert(0, "file", file_name)
+        rejected = pd.concat([rejected, extra], ignore_index=True)
+    rejected = rejected.astype({"file": str, "line": "int64", "reason": str, "raw": str})
+    rejected = rejected.sort_values("line", kind="stable").reset_index(drop=True)
+    return ParsedFile(
+        file_name=file_name,
+        sha256=sha256,
+        kind=kind,
+        rows=rows,
+        rejected=rejected[REJECTED_COLUMNS],
+        n_rows=len(rows) + len(rejected),
+    )
+
+
+_TS_SUFFIX = re.compile(r"\s*(?:UTC|Z)$", re.IGNORECASE)
+
+
+def parse_timestamps_us(values: pd.Series) -> pd.Series:
+    """Microseconds since the epoch (UTC) or <NA> for an unparseable value.
+
+    Accepts the export's `2023-01-22 12:09:39.388884 UTC` and ISO 8601 with
+    `T` and/or `Z`, with or without a fraction; an explicit offset is honoured.
+    """
+    cleaned = values.str.replace(_TS_SUFFIX, "", regex=True)
+    parsed = pd.to_datetime(cleaned, format="ISO8601", errors="coerce", utc=True)
+    as_us = parsed.dt.as_unit("us")
+    result = pd.Series(pd.NA, index=values.index, dtype="Int64")
+    valid = as_us.notna()
+    result[valid] = as_us[valid].astype("int64")
+    return result
+
+
+def _validate_pings(columns, reject, ingested_at_us: int) -> pd.DataFrame:
+    status = columns["status"].str.lower()
+    reject(~status.isin(["active", "inactive"]), "unknown status " + columns["status"].str.slice(0, 40).map(repr))
+    ts_us = parse_timestamps_us(columns["timestamp_utc"])
+    reject(ts_us.isna(), "unparseable timestamp")
+    latest_allowed_us = ingested_at_us + FUTURE_TOLERANCE_US
+    filled = ts_us.fillna(EARLIEST_PING_US)
+    reject((filled < EARLIEST_PING_US) | (filled > latest_allowed_us), "timestamp out of range")
+    return pd.DataFrame(
+        {
+            "store_id": columns["store_id"].astype(str).to_numpy(),
+            "ts_us": filled.astype("int64").to_numpy(),
+            "active": (status == "active").to_numpy(),
+        }
+    )
+
+
+_TIME_OF_DAY = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
+_ZERO = ord("0")
+
+
+def _parse_times_of_day_regex(values: pd.Series) -> pd.Series:
+    parts = values.str.extract(_TIME_OF_DAY)
+    hours = pd.to_numeric(parts[0], errors="coerce")
+    minutes = pd.to_numeric(parts[1], errors="coerce")
+    seconds = pd.to_numeric(parts[2], errors="coerce").fillna(0)
+    ok = hours.between(0, 23) & minutes.between(0, 59) & seconds.between(0, 59)
+    total = hours * 3600 + minutes * 60 + seconds
+    return total.where(ok).astype("Int64")
+
+
+def parse_times_of_day_s(values: pd.Series) -> pd.Series:
+    """Seconds since local midnight for `HH:MM[:SS]`, or <NA> when not a time of day.
+
+    The regex above is the definition; running it per value is the slow part
+    of a large hours file. Nearly every value is exactly `HH:MM:SS` or
+    `HH:MM`, so those are read as fixed character positions of a numpy
+    unicode array, and only the rest (`9:00`, fractions, junk) meets the regex.
+    """
+    n = len(values)
+    lengths = values.str.len().to_numpy(dtype="float64", na_value=np.nan)
+    # U8 keeps the first 8 characters, all that the two fixed forms have.
+    chars = values.to_numpy(dtype=object).astype("U8").view(np.uint32).reshape(n, 8).astype(np.int64) - _ZERO
+    digit = (chars >= 0) & (chars <= 9)
+    colon = chars == ord(":") - _ZERO
+    long_form = (lengths == 8) & colon[:, 2] & colon[:, 5] & digit[:, [0, 1, 3, 4, 6, 7]].all(axis=1)
+    short_form = (lengths == 5) & colon[:, 2] & digit[:, [0, 1, 3, 4]].all(axis=1)
+    fixed = long_form | short_form
+    hours = chars[:, 0] * 10 + chars[:, 1]
+    minutes = chars[:, 3] * 10 + chars[:, 4]
+    seconds = np.where(long_form, chars[:, 6] * 10 + chars[:, 7], 0)
+    ok = fixed & (hours <= 23) & (minutes <= 59) & (seconds <= 59)
+    result = pd.Series(
+        pd.array(hours * 3600 + minutes * 60 + seconds, dtype="Int64"), index=values.index
+    )
+    result[~ok] = pd.NA
+    if not fixed.all():
+        result[~fixed] = _parse_times_of_day_regex(values[~fixed])
+    return result
+
+
+_PLAIN_DAYS = {str(d): float(d) for d in range(7)}
+
+
+def _validate_business_hours(columns, reject) -> pd.DataFrame:
+    text = columns["day_of_week"]
+    # The plain spellings "0".."6" are nearly all values; only the rest meets the regex.
+    plain = text.isin(list(_PLAIN_DAYS))
+    day = pd.Series(np.nan, index=text.index)
+    day[plain] = text[plain].map(_PLAIN_DAYS)
+    other = ~plain
+    if other.any():
+        odd = text[other]
+        day[other] = pd.to_numeric(odd.where(odd.str.fullmatch(r"\d+"), None), errors="coerce")
+    reject(~day.between(0, 6).fillna(False).astype(bool), "day of week outside 0-6")
+    start_s = parse_times_of_day_s(columns["start_time_local"])
+    end_s = parse_times_of_day_s(columns["end_time_local"])
+    reject(start_s.isna(), "unparseable start_time_local")
+    reject(end_s.isna(), "unparseable end_time_local")
+    return pd.DataFrame(
+        {
+            "store_id": columns["store_id"].astype(str).to_numpy(),
+            "day_of_week": day.fillna(0).astype("int8").to_numpy(),
+            "start_s": start_s.fillna(0).astype("int32").to_numpy(),
+            "end_s": end_s.fillna(0).astype("int32").to_numpy(),
+        }
+    )
+
+
+def _validate_timezones(columns, reject) -> pd.DataFrame:
+    zone = columns["timezone_str"]
+    reject(~zone.isin(known_zone_names()), "unknown zone name " + zone.str.slice(0, 60).map(repr))
+    return pd.DataFrame({"store_id": columns["store_id"].astype(str).to_numpy(), "timezone": zone.to_numpy()})
+
+
+
+def peek_kind(path: str | os.PathLike) -> str:
+    """The kind of a file from its header line alone (no full parse)."""
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+    text, _ = _decode(head)
+    if not text.strip():
+        raise UnknownFileKind(f"{Path(path).name}: the file is empty (no header)")
+    header, _ = _split_header(text)
+    try:
+        return detect_kind(header)[0]
+    except UnknownFileKind as exc:
+        raise UnknownFileKind(f"{Path(path).name}: {exc}") from None
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

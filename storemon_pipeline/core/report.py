@@ -1,0 +1,52 @@
+"""The numbers (SPEC.md "The numbers"): status segments summed per window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from storemon_pipeline.core.clock import US_PER_HOUR, US_PER_S, WINDOW_SPANS_US
+from storemon_pipeline.core.segments import ACTIVE
+
+REPORT_COLUMNS = [
+    "store_id",
+    "uptime_last_hour",
+    "uptime_last_day",
+    "uptime_last_week",
+    "downtime_last_hour",
+    "downtime_last_day",
+    "downtime_last_week",
+]
+# The hour figures are minutes, the day and week figures hours.
+WINDOW_UNIT_US = {"hour": 60 * US_PER_S, "day": US_PER_HOUR, "week": US_PER_HOUR}
+
+
+def store_report(segments: pd.DataFrame, store_ids: Iterable[str], as_of_us: int) -> pd.DataFrame:
+    """One row per store (sorted by store_id): uptime and downtime per window.
+
+    Downtime is every business instant that is not `active` (inactive or
+    unknown), so uptime + downtime is the window's business time exactly
+    (up to the 2-decimal rounding).
+    """
+    stores = pd.Index(sorted(set(store_ids)), dtype=object)
+    start_us = segments["start_us"].to_numpy(dtype=np.int64)
+    end_us = np.minimum(segments["end_us"].to_numpy(dtype=np.int64), as_of_us)
+    is_active = (segments["status"] == ACTIVE).to_numpy()
+    codes = stores.get_indexer(segments["store_id"])
+    known = codes >= 0
+
+    report = pd.DataFrame({"store_id": stores.to_numpy()})
+    for window, span_us in WINDOW_SPANS_US.items():
+        overlap_us = np.clip(end_us - np.maximum(start_us, as_of_us - span_us), 0, None)
+        unit_us = WINDOW_UNIT_US[window]
+        for column, mask in ((f"uptime_last_{window}", is_active), (f"downtime_last_{window}", ~is_active)):
+            total_us = np.bincount(codes[known & mask], weights=overlap_us[known & mask], minlength=len(stores))
+            report[column] = np.round(total_us / unit_us, 2)
+    return report[REPORT_COLUMNS]
+
+
+def report_csv(report: pd.DataFrame) -> str:
+    """The report file's text: fixed two decimals so equal reports are equal bytes."""
+    return report[REPORT_COLUMNS].to_csv(index=False, float_format="%.2f", lineterminator="\n")

@@ -1,0 +1,64 @@
+"""Resources: where the warehouse and the files live, configured from the environment.
+
+Defaults need nothing installed: a SQLite file and folders under the project
+home (`STOREMON_HOME`, else the working directory Dagster was started in).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from storemon_pipeline.warehouse import Warehouse
+
+
+def project_home() -> Path:
+    return Path(os.getenv("STOREMON_HOME") or Path.cwd()).resolve()
+
+
+def default_database_url() -> str:
+    return os.getenv("STOREMON_DATABASE_URL") or f"sqlite:///{project_home() / 'var' / 'storemon.db'}"
+
+
+def default_data_dir() -> str:
+    return os.getenv("STOREMON_DATA_DIR") or str(project_home() / "data")
+
+
+def default_inbox_dir() -> str:
+    return os.getenv("STOREMON_INBOX") or str(Path(default_data_dir()) / "inbox")
+
+
+def default_reports_dir() -> str:
+    return os.getenv("STOREMON_REPORTS_DIR") or str(project_home() / "var" / "reports")
+
+
+@lru_cache(maxsize=8)
+def _warehouse_for(database_url: str) -> Warehouse:
+    # One engine (and its pool) per process and URL, shared by every asset of a run.
+    if database_url.startswith("sqlite:///"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return Warehouse(database_url)
+
+
+class WarehouseResource(ConfigurableResource):
+    """The SQL warehouse (SQLite file by default, PostgreSQL via postgresql+psycopg2://)."""
+
+    database_url: str = Field(default_factory=default_database_url, description="SQLAlchemy URL")
+
+    def open(self) -> Warehouse:
+        return _warehouse_for(self.database_url)
+
+
+class StoremonFiles(ConfigurableResource):
+    """Folders: input CSVs, the inbox the sensor watches, and the report files."""
+
+    data_dir: str = Field(default_factory=default_data_dir)
+    inbox_dir: str = Field(default_factory=default_inbox_dir)
+    reports_dir: str = Field(default_factory=default_reports_dir)
+
+    def report_path(self, partition_key: str) -> Path:
+        return Path(self.reports_dir) / f"report_{partition_key}.csv"

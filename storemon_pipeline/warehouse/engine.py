@@ -1,0 +1,93 @@
+"""Engines for the two supported dialects, with the session settings the warehouse relies on."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_CACHE_SIZE_KIB = 64 * 1024
+
+# Execution option marking a transaction that will write: on SQLite it starts with
+# BEGIN IMMEDIATE so the write lock is taken up front (a deferred transaction that
+# reads first and then writes can fail with SQLITE_BUSY without waiting).
+WRITE_TRANSACTION_OPTION = "storemon_write_transaction"
+
+_PG_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse database cannot be reached or refused to work (wraps SQLAlchemy's OperationalError)."""
+
+
+def mask_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def create_warehouse_engine(url: str, *, schema: str | None = None) -> sa.Engine:
+    parsed_url = make_url(url)
+    backend = parsed_url.get_backend_name()
+    if backend == "sqlite":
+        if schema is not None:
+            raise ValueError("schema= is only supported on PostgreSQL")
+        return _create_sqlite_engine(parsed_url)
+    if backend == "postgresql":
+        # Bulk load and read go through psycopg2's copy_expert; SQLAlchemy 2.1 maps a bare
+        # postgresql:// to psycopg 3, so the driver must be named.
+        if parsed_url.get_driver_name() != "psycopg2":
+            raise ValueError(f"use a postgresql+psycopg2:// URL, not {mask_url(url)}")
+        return _create_postgresql_engine(parsed_url, schema)
+    raise ValueError(f"unsupported warehouse database {mask_url(url)} (use sqlite:/// or postgresql+psycopg2://)")
+
+
+def _create_sqlite_engine(parsed_url: sa.URL) -> sa.Engine:
+    database = parsed_url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed_url)
+
+    @sa.event.listens_for(engine, "connect")
+    def configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _connection_record) -> None:
+        # The driver's own implicit BEGIN is switched off so that the "begin" listener
+        # below decides the transaction mode (the SQLAlchemy-documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # busy_timeout first: switching to WAL itself needs a lock another process may hold.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL: readers never block the single writer, so a report can be read while
+        # another process ingests; NORMAL sync is crash-safe in WAL mode (a power loss
+        # may lose the last commits, never corrupt the file).
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_SIZE_KIB}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def begin_sqlite_transaction(conn: sa.Connection) -> None:
+        if conn.get_execution_options().get(WRITE_TRANSACTION_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _create_postgresql_engine(parsed_url: sa.URL, schema: str | None) -> sa.Engine:
+    connect_args: dict[str, str] = {}
+    if schema is not None:
+        if not _PG_SCHEMA_NAME.match(schema):
+            raise ValueError(f"schema name {schema!r}: use lower-case letters, digits and _")
+        # search_path rather than schema-qualified tables: the COPY and ANALYZE statements
+        # written as text in bulk.py then need no schema handling of their own.
+        connect_args["options"] = f"-csearch_path={schema}"
+    return sa.create_engine(
+        parsed_url,
+        client_encoding="utf8",
+        # A long-lived Dagster resource outlives server restarts and idle disconnects.
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )

@@ -1,0 +1,129 @@
+"""Warehouse schema: SQLAlchemy Core tables shared by SQLite and PostgreSQL.
+
+Times are int64 microseconds since the Unix epoch (UTC), columns ending in `_us`;
+local times of day are seconds since local midnight, columns ending in `_s`.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+# Byte-order collation on PostgreSQL so ORDER BY store_id agrees with Python's str
+# ordering and with SQLite's default BINARY collation (a locale collation would sort
+# 'a-2' and 'a2' differently on the two dialects, and is slower).
+StoreIdText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ingested_files = sa.Table(
+    "ingested_files",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("file_name", sa.Text, nullable=False),
+    # The idempotency key: a file whose bytes were loaded once is never loaded again,
+    # whatever its name, and a concurrent second load fails on this constraint.
+    sa.Column("sha256", sa.Text, nullable=False, unique=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("rows_loaded", sa.BigInteger, nullable=False),
+    sa.Column("rows_rejected", sa.BigInteger, nullable=False),
+    sa.Column("ingested_at_us", sa.BigInteger, nullable=False),
+)
+
+pings = sa.Table(
+    "pings",
+    metadata,
+    sa.Column("store_id", StoreIdText, primary_key=True),
+    sa.Column("ts_us", sa.BigInteger, primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    # SQLite keeps the rows clustered by primary key, so the table is not stored twice
+    # (rowid table + primary-key index) and upserts sorted by key touch few pages.
+    sqlite_with_rowid=False,
+)
+
+# Evidence-window reads filter on ts_us only. On SQLite the index also carries the
+# other columns so the window read never goes back to the table; PostgreSQL's
+# bitmap/index scans fetch heap pages cheaply, and a narrower index keeps COPY
+# upserts fast there.
+sa.Index("ix_pings_ts_us_store_id_active", pings.c.ts_us, pings.c.store_id, pings.c.active).ddl_if(
+    dialect="sqlite"
+)
+sa.Index("ix_pings_ts_us", pings.c.ts_us).ddl_if(dialect="postgresql")
+
+business_hours = sa.Table(
+    "business_hours",
+    metadata,
+    sa.Column("store_id", StoreIdText, nullable=False, index=True),
+    sa.Column("day_of_week", sa.SmallInteger, nullable=False),
+    sa.Column("start_s", sa.Integer, nullable=False),
+    sa.Column("end_s", sa.Integer, nullable=False),
+    sa.Column("file_id", sa.Integer, sa.ForeignKey(ingested_files.c.id), nullable=False),
+    sa.Column("line", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("day_of_week BETWEEN 0 AND 6", name="day_of_week_0_to_6"),
+    sa.CheckConstraint("start_s BETWEEN 0 AND 86399 AND end_s BETWEEN 0 AND 86399", name="times_of_day"),
+)
+
+timezones = sa.Table(
+    "timezones",
+    metadata,
+    sa.Column("store_id", StoreIdText, primary_key=True),
+    sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("file_id", sa.Integer, sa.ForeignKey(ingested_files.c.id), nullable=False),
+    sa.Column("line", sa.BigInteger, nullable=False),
+)
+
+rejected_rows = sa.Table(
+    "rejected_rows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("file_id", sa.Integer, sa.ForeignKey(ingested_files.c.id), nullable=False, index=True),
+    sa.Column("file", sa.Text, nullable=False, index=True),
+    sa.Column("line", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+)
+
+normalized_schedules = sa.Table(
+    "normalized_schedules",
+    metadata,
+    sa.Column("store_id", StoreIdText, nullable=False, index=True),
+    sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("day_of_week", sa.SmallInteger, nullable=False),
+    sa.Column("start_s", sa.Integer, nullable=False),
+    sa.Column("end_s", sa.Integer, nullable=False),
+)
+
+status_segments = sa.Table(
+    "status_segments",
+    metadata,
+    sa.Column("as_of_us", sa.BigInteger, nullable=False),
+    sa.Column("store_id", StoreIdText, nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("end_us", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Index(None, "as_of_us", "store_id", "start_us"),
+)
+
+REPORT_VALUE_COLUMNS = (
+    "uptime_last_hour",
+    "uptime_last_day",
+    "uptime_last_week",
+    "downtime_last_hour",
+    "downtime_last_day",
+    "downtime_last_week",
+)
+
+store_report = sa.Table(
+    "store_report",
+    metadata,
+    sa.Column("as_of_us", sa.BigInteger, primary_key=True),
+    sa.Column("store_id", StoreIdText, primary_key=True),
+    # Hour figures in minutes, day and week figures in hours (SPEC "The numbers").
+    *(sa.Column(name, sa.Double, nullable=False) for name in REPORT_VALUE_COLUMNS),
+)
