@@ -1,12 +1,367 @@
-"""What launches reports unattended: the latest report key, the hourly schedule, the inbox sensor."""
+"""What launches reports unattended: the latest report key, the hourly schedule, the inbox sensor.
 
-from __future__ import annotations
+The inbox sensor works in two phases, and never parses or loads a file itself:
 
-from storemon_pipeline.core.clock import latest_report_as_of_us, partition_key
+1. **Ingest.** A new CSV that is complete (same size and mtime on two ticks in a row, and not named
+   `*.tmp` / `*.partial`) is hashed; a (name, size, sha256) not in the cursor yet is requested as an
+   `ingest_job` run whose raw assets get exactly these paths. The warehouse refuses a sha256 it
+   already holds, so even a lost cursor cannot load a file twice.
+2. **Report.** On a later tick, once no run the sensor started is still queued or running, the
+   newest ping *in the warehouse* gives the report key (SPEC: rounded up to the second). If that key
+   has not been requested yet, the sensor adds the dynamic partition and requests `warehouse_report_job`
+   for it (run_key `report:<key>`).
+
+Computing the key from the warehouse rather than from the dropped file is what makes it exact: the
+same parser that rejects rows (future timestamps, bad statuses, dedup) has already run, so a stray
+future row never moves the clock, and the key needs no second CSV reader in the sensor.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the annotations of the
+# sensor, schedule and op functions (context, resources, config) as objects.
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    Config,
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    OpExecutionContext,
+    RunRequest,
+    RunsFilter,
+    RunStatusSensorContext,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    job,
+    op,
+    run_status_sensor,
+    schedule,
+    sensor,
+)
+from pydantic import Field
+
+from storemon_pipeline.assets import normalized_schedules, raw_assets, status_segments, store_report
+from storemon_pipeline.core.clock import as_of_from_partition_key, latest_report_as_of_us, parse_instant_us, partition_key
+from storemon_pipeline.core.inputs import UnknownFileKind, file_sha256, peek_kind
+from storemon_pipeline.jobs import ingest_job
+from storemon_pipeline.partitions import report_partitions
+from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import Warehouse
+
+INBOX_SENSOR_INTERVAL_S = 15
+# Files still being written: write `name.csv.tmp` (or `.partial`) and rename to `name.csv` when done.
+IN_PROGRESS_SUFFIXES = (".tmp", ".partial")
+TRIGGER_TAG = "storemon/trigger"
+REPORT_KEY_TAG = "storemon/report_key"
+IN_FLIGHT_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+STORE_REPORT_KEY = AssetKey("store_report")
 
 
 def latest_report_partition_key(warehouse: Warehouse) -> str | None:
     """The partition key of the latest report (newest ping rounded up to the second), None with no pings."""
     latest_us = warehouse.latest_ping_us()
     return None if latest_us is None else partition_key(latest_report_as_of_us(latest_us))
+
+
+# The report from what the warehouse holds: no file scan, so the schedule and the sensor's report
+# runs never pick up stray files, and an idle refresh costs no hashing.
+warehouse_report_job = define_asset_job(
+    "warehouse_report_job",
+    selection=AssetSelection.assets(normalized_schedules, status_segments, store_report),
+    description="Rebuild schedules and compute one report partition from the warehouse (loads no files).",
+)
+
+
+def raw_paths_run_config(paths: list[str]) -> dict:
+    """Run config giving the three raw assets exactly these files."""
+    return {"ops": {a.key.path[-1]: {"config": {"paths": list(paths)}} for a in raw_assets}}
+
+
+def newest_reported_key(instance) -> str | None:
+    """The newest store_report partition materialized so far (keys sort like their instants)."""
+    keys = instance.get_materialized_partitions(STORE_REPORT_KEY)
+    return max(keys) if keys else None
+
+
+def runs_in_flight(instance, tags: dict[str, str]) -> list:
+    return list(instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT_STATUSES, tags=tags), limit=5))
+
+
+# -- the inbox sensor ---------------------------------------------------------------
+
+
+@dataclass
+class InboxCursor:
+    """What the sensor remembers between ticks (JSON in Dagster's cursor).
+
+    seen:    name -> [size, mtime_ns, sha256, kind] of every file already requested for ingest (kind
+             "unknown" for a file of no known kind: never requested again while it stays unchanged).
+    pending: name -> [size, mtime_ns] seen on the previous tick, not yet known to be complete.
+    last_report_key: the newest report key this sensor requested.
+    report_due_after: the run_key of an ingest whose report has not been requested yet (a new hours or
+             zones file changes the report even when the newest ping, and so the key, stays the same).
+    """
+
+    seen: dict[str, list] = field(default_factory=dict)
+    pending: dict[str, list] = field(default_factory=dict)
+    last_report_key: str | None = None
+    report_due_after: str | None = None
+
+    @classmethod
+    def load(cls, text: str | None) -> "InboxCursor":
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(
+            data.get("seen", {}), data.get("pending", {}), data.get("last_report_key"), data.get("report_due_after")
+        )
+
+    def dump(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+
+@dataclass
+class InboxFile:
+    path: Path
+    size: int
+    mtime_ns: int
+    sha256: str
+    kind: str  # pings | business_hours | timezones | unknown
+    problem: str = ""
+
+
+def inbox_candidates(inbox: Path) -> list[Path]:
+    """CSV files directly in the inbox, by name; hidden and in-progress (*.tmp, *.partial) files excluded."""
+    if not inbox.is_dir():
+        return []
+    return sorted(
+        p
+        for p in inbox.iterdir()
+        if p.is_file() and p.suffix.lower() == ".csv" and not p.name.startswith(".")
+    )
+
+
+def scan_inbox(inbox: Path, cursor: InboxCursor) -> tuple[list[InboxFile], list[str]]:
+    """New complete files, and the names still being written. Updates `cursor.pending` in place."""
+    complete: list[InboxFile] = []
+    waiting: list[str] = []
+    present = set()
+    for path in inbox_candidates(inbox):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # renamed or removed between listing and stat
+            continue
+        name, size, mtime_ns = path.name, stat.st_size, stat.st_mtime_ns
+        present.add(name)
+        seen = cursor.seen.get(name)
+        if seen is not None and seen[0] == size and seen[1] == mtime_ns:
+            cursor.pending.pop(name, None)
+            continue  # unchanged since it was requested
+        if size == 0 or cursor.pending.get(name) != [size, mtime_ns]:
+            cursor.pending[name] = [size, mtime_ns]  # first sight, or still growing: look again next tick
+            waiting.append(name)
+            continue
+        cursor.pending.pop(name, None)
+        sha256 = file_sha256(path)
+        if seen is not None and seen[0] == size and seen[2] == sha256:
+            seen[1] = mtime_ns  # touched, same bytes: nothing new
+            continue
+        try:
+            kind, problem = peek_kind(path), ""
+        except UnknownFileKind as exc:
+            kind, problem = "unknown", str(exc)
+        complete.append(InboxFile(path, size, mtime_ns, sha256, kind, problem))
+    # Files that left the inbox leave the cursor, so it stays as small as the inbox.
+    for name in list(cursor.seen):
+        if name not in present:
+            del cursor.seen[name]
+    for name in list(cursor.pending):
+        if name not in present:
+            del cursor.pending[name]
+    return complete, waiting
+
+
+def ingest_run_request(files: list[InboxFile]) -> RunRequest:
+    identity = "\n".join(f"{f.path.name}:{f.size}:{f.sha256}" for f in files)
+    run_key = "ingest:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
+    names = ", ".join(f.path.name for f in files)
+    return RunRequest(
+        run_key=run_key,
+        job_name=ingest_job.name,
+        run_config=raw_paths_run_config([str(f.path) for f in files]),
+        tags={TRIGGER_TAG: "inbox_sensor", "storemon/files": names[:200]},
+    )
+
+
+def report_run_request(key: str, trigger: str, after: str | None = None) -> RunRequest:
+    return RunRequest(
+        run_key=f"report:{key}" + (f":after:{after}" if after else ""),
+        job_name=warehouse_report_job.name,
+        partition_key=key,
+        tags={TRIGGER_TAG: trigger, REPORT_KEY_TAG: key},
+    )
+
+
+@sensor(
+    name="inbox_sensor",
+    jobs=[ingest_job, warehouse_report_job],
+    minimum_interval_seconds=INBOX_SENSOR_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description=(
+        "Watches STOREMON_INBOX for CSVs of any kind: ingests each complete new file once (ingest_job), "
+        "then adds the report partition for the newest ping and requests its report (warehouse_report_job)."
+    ),
+)
+def inbox_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource, files: StoremonFiles):
+    cursor = InboxCursor.load(context.cursor)
+    new_files, waiting = scan_inbox(Path(files.inbox_dir), cursor)
+    busy = runs_in_flight(context.instance, {TRIGGER_TAG: "inbox_sensor"})
+
+    if busy:
+        # One step at a time: a report must not start before the ingest it follows has finished,
+        # and a new ingest must not change the pings under a report being computed. Files found
+        # now stay pending (not seen) and are taken on the next free tick.
+        for f in new_files:
+            cursor.pending[f.path.name] = [f.size, f.mtime_ns]
+        return SensorResult(
+            skip_reason=SkipReason(f"waiting for run {busy[0].run_id} to finish"), cursor=cursor.dump()
+        )
+
+    if new_files:
+        # The same bytes under a new name (a re-drop, a copy) were loaded once already: remember, skip.
+        loaded = set(warehouse.open().ingested_files()["sha256"])
+        for f in new_files:
+            cursor.seen[f.path.name] = [f.size, f.mtime_ns, f.sha256, f.kind]
+        repeats = [f for f in new_files if f.sha256 in loaded]
+        new_files = [f for f in new_files if f.sha256 not in loaded]
+        if repeats:
+            context.log.info("already ingested, skipped: " + ", ".join(f.path.name for f in repeats))
+    if new_files:
+        for f in new_files:
+            if f.problem:
+                context.log.error(f"not an input file (never retried unless it changes): {f.problem}")
+        context.log.info("ingest requested: " + ", ".join(f"{f.path.name} ({f.kind})" for f in new_files))
+        request = ingest_run_request(new_files)
+        if any(f.kind != "unknown" for f in new_files):
+            cursor.report_due_after = request.run_key
+        return SensorResult(run_requests=[request], cursor=cursor.dump())
+
+    key = latest_report_partition_key(warehouse.open())
+    newer = key is not None and (cursor.last_report_key is None or key > cursor.last_report_key)
+    if key is None or not (newer or cursor.report_due_after):
+        reason = "no pings in the warehouse" if key is None else f"report {cursor.last_report_key} already requested"
+        if waiting:
+            reason += f"; waiting for {len(waiting)} file(s) to be complete: {', '.join(waiting[:5])}"
+        return SensorResult(skip_reason=SkipReason(reason), cursor=cursor.dump())
+    after = None if newer else cursor.report_due_after
+    cursor.last_report_key = max(key, cursor.last_report_key or key)
+    cursor.report_due_after = None
+    return SensorResult(
+        run_requests=[report_run_request(key, "inbox_sensor", after)],
+        dynamic_partitions_requests=[report_partitions.build_add_request([key])],
+        cursor=cursor.dump(),
+    )
+
+
+# -- the hourly schedule ------------------------------------------------------------
+
+
+@schedule(
+    name="hourly_report",
+    job=warehouse_report_job,
+    cron_schedule="0 * * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every hour: the report as of the newest ping, only when it is newer than the newest report.",
+)
+def hourly_report(context: ScheduleEvaluationContext, warehouse: WarehouseResource):
+    key = latest_report_partition_key(warehouse.open())
+    if key is None:
+        return SkipReason("no pings in the warehouse yet")
+    newest = newest_reported_key(context.instance)
+    if newest is not None and key <= newest:
+        return SkipReason(f"no ping newer than the report as of {newest}")
+    if runs_in_flight(context.instance, {REPORT_KEY_TAG: key}):
+        return SkipReason(f"a report run for {key} is already queued or running")
+    # A schedule cannot return dynamic partition requests: add the key here (idempotent).
+    if not context.instance.has_dynamic_partition(report_partitions.name, key):
+        context.instance.add_dynamic_partitions(report_partitions.name, [key])
+    return report_run_request(key, "hourly_report")
+
+
+# -- "the latest report" from the UI: one launch, no key to type ----------------------
+
+
+class ReportRequestConfig(Config):
+    as_of: str = Field(
+        default="latest",
+        description="'latest' (the newest ping, rounded up to the second) or an ISO 8601 instant to backfill.",
+    )
+
+
+@op(description="Resolves the as-of to a report key, adds the partition and leaves the key for report_request_sensor.")
+def resolve_report_key(context: OpExecutionContext, config: ReportRequestConfig, warehouse: WarehouseResource) -> str:
+    if config.as_of.strip().lower() == "latest":
+        key = latest_report_partition_key(warehouse.open())
+        if key is None:
+            raise ValueError("no pings in the warehouse: load data first (drop CSVs into the inbox)")
+    else:
+        # parse_instant_us raises a one-line ValueError for anything that is not an instant.
+        key = partition_key(-(-parse_instant_us(config.as_of) // 1_000_000) * 1_000_000)
+    as_of_from_partition_key(key)
+    if not context.instance.has_dynamic_partition(report_partitions.name, key):
+        context.instance.add_dynamic_partitions(report_partitions.name, [key])
+    context.instance.add_run_tags(context.run_id, {REPORT_KEY_TAG: key})
+    context.log.info(f"report {key} requested; report_request_sensor launches it within seconds")
+    context.add_output_metadata({"report_key": key})
+    return key
+
+
+@job(
+    name="request_report",
+    description=(
+        "Launch with the default config to get the LATEST report (no key to type), or set as_of to an "
+        "instant to backfill it. report_request_sensor then runs warehouse_report_job for that key."
+    ),
+)
+def request_report():
+    resolve_report_key()
+
+
+@run_status_sensor(
+    name="report_request_sensor",
+    run_status=DagsterRunStatus.SUCCESS,
+    monitored_jobs=[request_report],
+    request_job=warehouse_report_job,
+    minimum_interval_seconds=INBOX_SENSOR_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="After a successful request_report run: runs the report for the key it resolved.",
+)
+def report_request_sensor(context: RunStatusSensorContext):
+    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
+    key = run.tags.get(REPORT_KEY_TAG)
+    if not key:
+        return SkipReason(f"run {run.run_id} resolved no report key")
+    request = report_run_request(key, "request_report")
+    return RunRequest(
+        run_key=f"request:{run.run_id}", partition_key=key, tags={**request.tags, "storemon/request_run": run.run_id}
+    )
+
+
+automation_jobs = [warehouse_report_job, request_report]
+automation_sensors = [inbox_sensor, report_request_sensor]
+automation_schedules = [hourly_report]

@@ -7,12 +7,16 @@ Errors a user can act on (missing folder, no pings, database down, a bad
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
 
 from storemon_pipeline.core.clock import latest_report_as_of_us, parse_instant_us, partition_key
 from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, peek_kind
+
+
+CONSOLE_LOG_LEVEL = os.getenv("STOREMON_LOG_LEVEL", "CRITICAL")
 
 
 class UserError(Exception):
@@ -30,10 +34,14 @@ def _resources(database_url: str | None, data_dir: str | None = None, reports_di
 def open_warehouse(resources: dict):
     from storemon_pipeline.warehouse import WarehouseUnavailable
 
+    warehouse = resources["warehouse"].open()
     try:
-        return resources["warehouse"].open()
+        # Connects (and creates the schema): a database that is down fails
+        # here in one line, not three retries deep inside a run.
+        warehouse.latest_ping_us()
     except WarehouseUnavailable as exc:
         raise UserError(str(exc)) from None
+    return warehouse
 
 
 def csv_files(data_dir: str) -> list[Path]:
@@ -48,6 +56,8 @@ def materialize_in_process(assets, resources: dict, partition_key: str | None = 
     from dagster import DagsterInstance, materialize
 
     instance = instance or DagsterInstance.ephemeral()
+    # Dagster's console log is for operators; the command speaks in one line.
+    run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
     if partition_key is not None:
         from storemon_pipeline.partitions import report_partitions
 
@@ -130,7 +140,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     Each child gets its own process group: `dagster dev` started from a script
     ignores SIGTERM sent to it alone, so the whole group is signalled.
     """
-    import os
     import signal
     import subprocess
     import time
@@ -168,6 +177,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The report API (POST /trigger_report, GET /get_report, GET /healthz) until Ctrl-C."""
+    from storemon_pipeline.api import ApiSettings, serve
+
+    settings = ApiSettings(**({"dagster_url": args.dagster_url} if args.dagster_url else {}))
+    serve(host=args.host, port=args.port, settings=settings)
+    return 0
+
+
 def _is_pings(path: Path) -> bool:
     try:
         return peek_kind(path) == PINGS
@@ -197,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-port", type=int, default=8000)
     run.set_defaults(handler=cmd_run)
 
+    serve = commands.add_parser("serve", help="start the report HTTP API (needs a running Dagster webserver)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--dagster-url", help="Dagster webserver (default: STOREMON_DAGSTER_URL or http://127.0.0.1:3000)")
+    serve.set_defaults(handler=cmd_serve)
+
     simulate = commands.add_parser("simulate", help="write a synthetic fleet with known truth", add_help=False)
     simulate.set_defaults(handler=None)
     return parser
@@ -212,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except UserError as exc:
-        print(f"storemon: error: {exc}", file=sys.stderr)
+        one_line = " ".join(str(exc).split())
+        print(f"storemon: error: {one_line}", file=sys.stderr)
         return 1
 
 

@@ -3,11 +3,16 @@
 from dagster import Definitions
 
 from storemon_pipeline.assets import all_assets
+from storemon_pipeline.assets.checks import all_checks
+from storemon_pipeline.automation import automation_jobs, automation_schedules, automation_sensors
 from storemon_pipeline.jobs import ingest_job, report_job
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 
 defs = Definitions(
     assets=all_assets,
-    jobs=[report_job, ingest_job],
+    asset_checks=all_checks,
+    jobs=[report_job, ingest_job, *automation_jobs],
+    schedules=automation_schedules,
+    sensors=automation_sensors,
     resources={"warehouse": WarehouseResource(), "files": StoremonFiles()},
 )

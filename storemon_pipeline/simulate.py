@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
@@ -299,7 +299,8 @@ def _assign_zones(rng: np.random.Generator, n_stores: int, knobs: FleetKnobs) ->
     written = zone.copy()
     written[state == "missing"] = None
     invalid = state == "invalid"
-    written[invalid] = np.array(INVALID_ZONE_NAMES, dtype=object)[rng.integers(0, len(INVALID_ZONE_NAMES), invalid.sum())]
+    typos = np.array(INVALID_ZONE_NAMES, dtype=object)
+    written[invalid] = typos[rng.integers(0, len(typos), invalid.sum())]
     return written, state
 
 
@@ -343,7 +344,8 @@ def _profile_rows(rng: np.random.Generator, profile: str, stores: np.ndarray) ->
     if profile == "overlapping":
         morning = every_day(np.full(n, 9 * 3600), np.full(n, 17 * 3600))
         evening = every_day(np.full(n, 15 * 3600), np.full(n, 23 * 3600))
-        late = [part[np.isin(np.tile(week, n), (4, 5))] for part in every_day(np.full(n, 20 * 3600), np.full(n, 3 * 3600))]
+        friday_saturday = np.isin(np.tile(week, n), (4, 5))
+        late = [part[friday_saturday] for part in every_day(np.full(n, 20 * 3600), np.full(n, 3 * 3600))]
         return tuple(np.concatenate(parts) for parts in zip(morning, evening, late))
     if profile == "short":
         # The real export has ten-minute rows (00:00-00:10) and such.
@@ -459,14 +461,14 @@ class IntervalLookup:
         self.start_us = np.clip(np.asarray(start_us, dtype=np.int64)[order], self.lo_us, self.hi_us)
         self.end_us = np.clip(np.asarray(end_us, dtype=np.int64)[order], self.lo_us, self.hi_us)
         self.keys = self.store * self.stride + (self.start_us - self.lo_us)
-        weighted = (self.end_us - self.start_us) * (np.ones(len(order), bool) if weight is None else np.asarray(weight)[order])
+        self.weight = np.ones(len(order), bool) if weight is None else np.asarray(weight, dtype=bool)[order]
+        weighted = (self.end_us - self.start_us) * self.weight
         # Weighted length before each interval within its store.
         total_before = np.concatenate([[0], np.cumsum(weighted)[:-1]])
         first_of_store = np.ones(len(order), dtype=bool)
         first_of_store[1:] = self.store[1:] != self.store[:-1]
         store_base = np.maximum.accumulate(np.where(first_of_store, total_before, 0))
         self.cum_before = total_before - store_base
-        self.weight = np.ones(len(order), bool) if weight is None else np.asarray(weight, dtype=bool)[order]
 
     def _position(self, store: np.ndarray, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t_us = np.clip(np.asarray(t_us, dtype=np.int64), self.lo_us, self.hi_us)
@@ -567,9 +569,18 @@ def _poller_outages(rng: np.random.Generator, n_stores: int, start_us: int, end_
     return starts, ends
 
 
-def _polls(rng: np.random.Generator, n_stores: int, start_us: int, end_us: int, knobs: FleetKnobs
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """(store index, ts_us) of every poll that reached the log, grouped by store, in time order."""
+def _polls(rng: np.random.Generator, n_stores: int, start_us: int, end_us: int, knobs: FleetKnobs,
+           poll_answer: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(store index, ts_us, active) of every poll that reached the log, in the log's order.
+
+    `poll_answer(store index, ts_us)` is what the tablet says; it is asked
+    store by store (sorted queries keep its searchsorted cache-friendly).
+
+    The poller walks the fleet every interval in a fixed order (each store at
+    its own phase), so the log is in time order up to the jitter, without a
+    sort of millions of rows: the rounds are laid out as a grid (round x store
+    in walking order) and read row by row.
+    """
     interval_us = int(knobs.poll_interval_s * US_PER_S)
     jitter_us = int(knobs.poll_jitter_s * US_PER_S)
     first_slot_us = start_us - interval_us - jitter_us
@@ -577,9 +588,13 @@ def _polls(rng: np.random.Generator, n_stores: int, start_us: int, end_us: int, 
     phase_us = rng.integers(0, interval_us, n_stores, dtype=np.int64)
     drop_rate = np.clip(rng.beta(2, 18, n_stores) * knobs.p_poll_dropped / 0.1, 0, 1)
     outage_starts, outage_ends = _poller_outages(rng, n_stores, start_us, end_us, knobs)
+    store_by_column = np.argsort(phase_us, kind="stable").astype(np.int32)
+    column_of_store = np.argsort(store_by_column)
 
+    ts_grid = np.empty((n_slots, n_stores), dtype=np.int64)
+    keep_grid = np.empty((n_slots, n_stores), dtype=bool)
+    active_grid = np.zeros((n_slots, n_stores), dtype=bool)
     stores_per_chunk = max(1, POLL_SLOTS_PER_CHUNK // n_slots)
-    store_parts, ts_parts = [], []
     for first in range(0, n_stores, stores_per_chunk):
         stores = np.arange(first, min(first + stores_per_chunk, n_stores))
         m = len(stores)
@@ -588,16 +603,25 @@ def _polls(rng: np.random.Generator, n_stores: int, start_us: int, end_us: int, 
         keep = (ts >= start_us) & (ts <= end_us) & (rng.random((m, n_slots)) >= drop_rate[stores][:, None])
         for k in range(outage_starts.shape[1]):
             keep &= ~((ts >= outage_starts[stores, k][:, None]) & (ts < outage_ends[stores, k][:, None]))
+        active = np.zeros_like(keep)
         rows, _ = np.nonzero(keep)
-        store_parts.append(stores[rows].astype(np.int32))
-        ts_parts.append(ts[keep])
-    store = np.concatenate(store_parts) if store_parts else np.empty(0, np.int32)
-    ts = np.concatenate(ts_parts) if ts_parts else np.empty(0, np.int64)
-    if knobs.anchor_clock and n_stores:
-        anchor_store = rng.integers(0, n_stores)
-        store = np.append(store, np.int32(anchor_store))
-        ts = np.append(ts, end_us - rng.integers(0, US_PER_S, dtype=np.int64))
-    return store, ts
+        active[keep] = poll_answer(stores[rows], ts[keep])
+        ts_grid[:, column_of_store[stores]] = ts.T
+        keep_grid[:, column_of_store[stores]] = keep.T
+        active_grid[:, column_of_store[stores]] = active.T
+    if knobs.anchor_clock:
+        # Replace the fleet's last kept poll by one in the last second before end_us.
+        last_round = np.flatnonzero(keep_grid.any(axis=1))
+        if len(last_round):
+            row = last_round[-1]
+            column = np.flatnonzero(keep_grid[row])[-1]
+            keep_grid[row, column] = False
+            anchor_us = end_us - rng.integers(0, US_PER_S, dtype=np.int64)
+            ts_grid[-1, column] = anchor_us
+            keep_grid[-1, column] = True
+            active_grid[-1, column] = poll_answer(store_by_column[[column]], np.array([anchor_us]))[0]
+    store = np.broadcast_to(store_by_column, ts_grid.shape)[keep_grid]
+    return store, ts_grid[keep_grid], active_grid[keep_grid]
 
 
 # ---------------------------------------------------------------- bad rows
@@ -612,13 +636,18 @@ def _bad_rows(rng: np.random.Generator, store_ids: np.ndarray, has_hours: np.nda
     is a Chicago store whichever way the row is read.
     """
     def some(candidates: np.ndarray) -> np.ndarray:
-        return candidates[rng.integers(0, len(candidates), per_kind)] if len(candidates) else np.array([""] * per_kind, dtype=object)
+        if len(candidates) == 0:
+            return np.array([""] * per_kind, dtype=object)
+        return candidates[rng.integers(0, len(candidates), per_kind)]
 
-    recent = format_timestamps_utc(as_of_us - rng.integers(US_PER_HOUR, US_PER_DAY, per_kind, dtype=np.int64)).astype(str)
-    any_store = some(store_ids)
-    cycle = lambda options: [options[i % len(options)] for i in range(per_kind)]  # noqa: E731
+    def cycle(options: list[str]) -> list[str]:
+        return [options[i % len(options)] for i in range(per_kind)]
+
+    recent_us = as_of_us - rng.integers(US_PER_HOUR, US_PER_DAY, per_kind, dtype=np.int64)
+    recent = format_timestamps_utc(recent_us).astype(str)
     pings = (
-        [("unknown status", [s, status, t]) for s, status, t in zip(any_store, cycle(["unknown", "online", "act1ve"]), recent)]
+        [("unknown status", [s, status, t])
+         for s, status, t in zip(some(store_ids), cycle(["unknown", "online", "act1ve"]), recent)]
         + [("unparseable timestamp", [s, "active", t]) for s, t in
            zip(some(store_ids), cycle(["not a timestamp", "2023-02-30 10:00:00 UTC", "2023-03-13 25:61:00 UTC"]))]
         + [("empty store_id", ["", "active", t]) for t in recent]
@@ -640,8 +669,9 @@ def _bad_rows(rng: np.random.Generator, store_ids: np.ndarray, has_hours: np.nda
     return {"store_status.csv": pings, "menu_hours.csv": hours, "timezones.csv": zones}
 
 
-def _insert_rows(rng: np.random.Generator, table: pd.DataFrame, rows: list[list[str]]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Table with `rows` inserted at random places (its own order kept), and the 0-based rows they landed at."""
+def _insert_rows(rng: np.random.Generator, table: pd.DataFrame, rows: list[list[str]]
+                 ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Table with `rows` at random places (its own order kept), and the 0-based rows they landed at."""
     extra = pd.DataFrame(rows, columns=table.columns, dtype=object)
     before = np.sort(rng.integers(0, len(table) + 1, len(extra)))
     # Sorting by (place, original row first) keeps the table's order and puts each extra row before row `before`.
@@ -702,19 +732,20 @@ def simulate_fleet(n_stores: int, days: float, as_of: datetime | str | int, seed
                                    world_start_us, as_of_us)
 
     switches_off = polls_rng.random(n_stores) < settings.p_switch_off_when_closed
-    poll_store, poll_ts = _polls(polls_rng, n_stores, pings_start_us, as_of_us, settings)
-    active = status_lookup.value_at(poll_store, poll_ts)
-    closed = ~business_lookup.contains(poll_store, poll_ts)
-    active &= ~(switches_off[poll_store] & closed)
-    # A poller's log is in time order.
-    order = np.argsort(poll_ts, kind="stable")
-    poll_store, poll_ts, active = poll_store[order], poll_ts[order], active[order]
 
+    def poll_answer(store: np.ndarray, ts_us: np.ndarray) -> np.ndarray:
+        truly_active = status_lookup.value_at(store, ts_us)
+        switched_off = switches_off[store] & ~business_lookup.contains(store, ts_us)
+        return truly_active & ~switched_off
+
+    poll_store, poll_ts, active = _polls(polls_rng, n_stores, pings_start_us, as_of_us, settings, poll_answer)
+
+    with_seconds = hours_rows["with_seconds"].to_numpy()
     business_hours = pd.DataFrame({
         "store_id": store_ids[hours_rows["store"].to_numpy()],
         "dayOfWeek": hours_rows["day_of_week"].astype(str).to_numpy(dtype=object),
-        "start_time_local": format_times_of_day(hours_rows["start_s"].to_numpy(), hours_rows["with_seconds"].to_numpy()),
-        "end_time_local": format_times_of_day(hours_rows["end_s"].to_numpy(), hours_rows["with_seconds"].to_numpy()),
+        "start_time_local": format_times_of_day(hours_rows["start_s"].to_numpy(), with_seconds),
+        "end_time_local": format_times_of_day(hours_rows["end_s"].to_numpy(), with_seconds),
     })
     has_zone_row = zone_state != "missing"
     zone_rows = np.flatnonzero(has_zone_row)[zones_rng.permutation(int(has_zone_row.sum()))]
@@ -846,7 +877,8 @@ def write_fleet(fleet: SimulatedFleet, out_dir: str | os.PathLike, truth_path: s
     }
     paths["truth"].parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(paths["pings"], lambda handle: _write_pings(fleet.ping_log, handle))
-    _write_atomically(paths["business_hours"], lambda handle: _write_frame(fleet.business_hours[BUSINESS_HOURS_HEADER], handle))
+    _write_atomically(paths["business_hours"],
+                      lambda handle: _write_frame(fleet.business_hours[BUSINESS_HOURS_HEADER], handle))
     _write_atomically(paths["timezones"], lambda handle: _write_frame(fleet.timezones[TIMEZONES_HEADER], handle))
     _write_atomically(paths["truth"], lambda handle: _write_frame(fleet.truth, handle))
     return paths
@@ -862,10 +894,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="directory for the CSV files")
     parser.add_argument("--truth", default=None, help="where to write the truth (default OUT/truth.csv)")
     parser.add_argument("--bad-rows", action="store_true", help="add rows a parser must reject, and duplicate pings")
+    parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a FleetKnobs field, e.g. --knob p_poll_dropped=0.15 (repeatable)")
     args = parser.parse_args(argv)
+    knobs = {"bad_rows": args.bad_rows}
+    for item in args.knob:
+        name, _, value = item.partition("=")
+        if name not in FleetKnobs.__dataclass_fields__:
+            parser.error(f"unknown knob {name!r}; knobs: {', '.join(FleetKnobs.__dataclass_fields__)}")
+        default = getattr(FleetKnobs(), name)
+        knobs[name] = value.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(value)
 
     started = time.perf_counter()
-    fleet = simulate_fleet(args.stores, args.days, args.as_of, seed=args.seed, bad_rows=args.bad_rows)
+    fleet = simulate_fleet(args.stores, args.days, args.as_of, seed=args.seed, **knobs)
     simulated = time.perf_counter()
     paths = write_fleet(fleet, args.out, truth_path=args.truth)
     summary = {

@@ -48,3 +48,14 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'warehouse.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(autouse=True)
+def isolated_storemon_home(tmp_path, monkeypatch):
+    """No test reads or writes the developer's var/ (SQLite file, reports)."""
+    for name in ("STOREMON_DATABASE_URL", "STOREMON_DATA_DIR", "STOREMON_INBOX", "STOREMON_REPORTS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "storemon_home"
+    home.mkdir()
+    monkeypatch.setenv("STOREMON_HOME", str(home))
+    return home

@@ -81,16 +81,37 @@ def test_real_take_home_sample(tmp_path, sqlite_url):
         stores |= set(pd.read_csv(REAL_DATA_DIR / name, dtype={"store_id": str})["store_id"])
     assert set(report.index) == stores
 
-    # As of 2023-01-25T18:11:40Z (last ping 18:11:39.x rounded up).
-    # 8419537941919820732: zone America/New_York? computed by hand below from its rows.
-    hand = HAND_CHECKED_REAL_STORES
-    for store_id, expected in hand.items():
+    for store_id, expected in HAND_CHECKED_REAL_STORES.items():
         got = report.loc[store_id, list(expected)].to_dict()
-        assert got == pytest.approx(expected, abs=0.01), store_id
+        assert got == pytest.approx(expected, abs=0.005), store_id
 
 
-# Worked by hand from ../shared/data-real (see the comments in test_real_take_home_sample_hand_checks).
-HAND_CHECKED_REAL_STORES: dict[str, dict[str, float]] = {}
+def _figures(up_hour, up_day, up_week, down_hour, down_day, down_week):
+    return dict(zip(REPORT_COLUMNS[1:], (up_hour, up_day, up_week, down_hour, down_day, down_week)))
+
+
+# Worked by hand from ../shared/data-real. T = 2023-01-25T18:11:40Z (last ping 18:11:39.x rounded up);
+# hour = [17:11:40, 18:11:40], day from 01-24 18:11:40, week from 01-18 18:11:40 (UTC). January: EST = UTC-5,
+# PST = UTC-8. Every ping of the sample is `active`.
+HAND_CHECKED_REAL_STORES: dict[str, dict[str, float]] = {
+    # New_York, every day 11:00-21:30 (10.5 h). Ping 01-21 17:16 UTC = 12:16 EST: open, so evidence, so up in all
+    # business time. Hour = 12:11-13:11 EST, all open: 60 min. Day: 01-24 13:11:40-21:30 (8.3056 h) + 01-25
+    # 11:00-13:11:40 (2.1944 h) = 10.5 h. Week: 8.3056 + 6 x 10.5 + 2.1944 = 73.5 h.
+    "3089584280460739676": _figures(60.0, 10.5, 73.5, 0.0, 0.0, 0.0),
+    # Los_Angeles, 11:00-19:00 (8 h). Its one ping, 01-24 14:06 UTC = 06:06 PST, is while closed: no evidence,
+    # down. T = 10:11:40 PST: the last hour (09:11-10:11) is closed: 0 and 0. Day: 01-24 11-19 = 8 h.
+    # Week: 01-18 .. 01-24, 7 x 8 = 56 h (01-25 has not opened yet).
+    "3151957513212926962": _figures(0.0, 0.0, 0.0, 0.0, 8.0, 56.0),
+    # New_York, 11:00-23:45 (12.75 h). Ping 01-19 00:50 UTC = 01-18 19:50 EST: open: up. Hour: 60 min open.
+    # Day: 01-24 13:11:40-23:45 + 01-25 11:00-13:11:40 = 12.75 h. Week: 7 x 12.75 = 89.25 h.
+    "5113265575633949252": _figures(60.0, 12.75, 89.25, 0.0, 0.0, 0.0),
+    # New_York, every day 00:00-23:59:59 = the whole day. Ping 01-19 05:00 UTC is in business time: up 24x7.
+    "4417461230508881690": _figures(60.0, 24.0, 168.0, 0.0, 0.0, 0.0),
+    # Pings but no hours rows: open 24x7, and the ping is evidence: up all week.
+    "8729844805888730809": _figures(60.0, 24.0, 168.0, 0.0, 0.0, 0.0),
+    # Only a zone row: open 24x7 with no evidence: down all week.
+    "6903259815394056408": _figures(0.0, 0.0, 0.0, 60.0, 24.0, 168.0),
+}
 
 
 @pytest.mark.parametrize(

@@ -397,3 +397,26 @@ def test_ingest_moment_matters_only_for_the_future_bound():
     )
     assert parsed.rows["ts_us"].tolist() == [JAN22_120939_US]
     assert parsed.rejected["reason"].tolist() == ["timestamp out of range"]
+
+
+def test_mixed_timestamp_forms_in_one_file():
+    # One column, three spellings of the same instant plus a naive one: no
+    # per-file format guess may reject or shift the others.
+    parsed = parse(
+        PINGS_HEADER
+        + "s1,active,2023-01-22T12:09:39\n"
+        + "s1,active,2023-01-22T14:09:39+02:00\n"
+        + "s1,active,2023-01-22 12:09:39.388884 UTC\n"
+        + "s1,active,2023-01-22T12:09:39.5Z\n"
+    )
+    assert parsed.rows["ts_us"].tolist() == [
+        JAN22_120939_US, JAN22_120939_US, JAN22_120939_US + 388_884, JAN22_120939_US + 500_000
+    ]
+
+
+def test_time_parser_keeps_index_and_missing_values():
+    values = pd.Series(["09:00", None, "10:00:00", "7:05"], index=[7, 3, 5, 1], dtype=str)
+    parsed = parse_times_of_day_s(values)
+    assert parsed.index.tolist() == [7, 3, 5, 1]
+    # 9*3600 = 32400; 10*3600 = 36000; 7*3600 + 5*60 = 25500.
+    assert parsed.astype(object).where(parsed.notna(), None).tolist() == [32_400, None, 36_000, 25_500]

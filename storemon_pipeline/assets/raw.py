@@ -4,7 +4,8 @@ Each asset loads the files of its own kind; a file already ingested (same
 content hash) is skipped before it is parsed, so re-running costs a hash.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the `config: IngestConfig`
+# annotation as an object, and a string annotation fails to resolve at import.
 
 import time
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, RetryPolicy, asset
 from pydantic import Field
 
+from storemon_pipeline.core.clock import latest_report_as_of_us, partition_key
 from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS, TIMEZONES, UnknownFileKind, parse_csv_file, peek_kind
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import IngestResult, Warehouse
@@ -101,9 +103,20 @@ def _raw_asset(kind: str, name: str, description: str):
             "rows_loaded": outcome.rows_loaded,
             "rows_rejected": outcome.rows_rejected,
             "duration_s": round(time.monotonic() - started, 3),
+            # Per file newly loaded by this run: what the rejected_rows check grades.
+            "ingested_files": MetadataValue.json(
+                [
+                    {"file_name": r.file_name, "rows_loaded": r.rows_loaded, "rows_rejected": r.rows_rejected}
+                    for r in outcome.results
+                    if not r.already_ingested
+                ]
+            ),
         }
         if kind == PINGS:
             metadata["unrecognised_files"] = MetadataValue.json(outcome.unrecognised)
+            latest_ping_us = warehouse.open().latest_ping_us()
+            if latest_ping_us is not None:
+                metadata["latest_report_as_of"] = partition_key(latest_report_as_of_us(latest_ping_us))
         return MaterializeResult(metadata=metadata)
 
     return _load

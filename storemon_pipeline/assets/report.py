@@ -1,6 +1,7 @@
 """store_report: uptime and downtime per store and window, as a table and a CSV file."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects the annotations of asset
+# functions (context, config) as objects.
 
 import os
 import time
@@ -31,7 +32,7 @@ def fleet_uptime_percent(report: pd.DataFrame) -> dict[str, float]:
     for window in ("hour", "day", "week"):
         up = report[f"uptime_last_{window}"].sum()
         total = up + report[f"downtime_last_{window}"].sum()
-        percent[window] = round(100.0 * up / total, 2) if total else 0.0
+        percent[window] = round(100.0 * float(up) / float(total), 2) if total else 0.0
     return percent
 
 

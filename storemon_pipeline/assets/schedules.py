@@ -1,6 +1,7 @@
 """normalized_schedules: every known store's weekly opening rows, zone resolved."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects the annotations of asset
+# functions (context, config) as objects.
 
 import time
 

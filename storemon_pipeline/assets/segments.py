@@ -1,6 +1,7 @@
 """status_segments: each store's last-week business time cut into runs of one status."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster inspects the annotations of asset
+# functions (context, config) as objects.
 
 import time
 

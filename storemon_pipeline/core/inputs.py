@@ -138,7 +138,8 @@ def _read_fast(data: bytes, text: str, n_columns: int) -> pd.DataFrame | None:
     holds only when no field is quoted; everything else goes to the careful
     reader.
     """
-    if b'"' in data or not _every_line_has(data, n_columns):
+    # A bare "\r" may end lines for the C reader that the comma count cannot see.
+    if b'"' in data or data.count(b"\r") != data.count(b"\r\n") or not _every_line_has(data, n_columns):
         return None
     try:
         frame = pd.read_csv(
@@ -238,8 +239,8 @@ def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int) -> ParsedF
             reasons[mask] = reason
 
     if not clean_utf8:
-        replaced = np.logical_or.reduce([frame[col].str.contains("\ufffd", regex=False).to_numpy() for col in range(n_columns)])
-        reject(replaced, "not valid UTF-8")
+        replaced = [frame[col].str.contains("\ufffd", regex=False).to_numpy() for col in range(n_columns)]
+        reject(np.logical_or.reduce(replaced), "not valid UTF-8")
     header_again = pd.Series(True, index=frame.index)
     for col in range(n_columns):
         header_again &= stripped[col].str.lower() == header[col].strip().lower()

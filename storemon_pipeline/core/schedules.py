@@ -53,7 +53,9 @@ def normalize_schedules(
     # elsewhere may still hold one: it counts as no zone, never as a crash.
     usable = timezones[timezones["timezone"].isin(known_zone_names())]
     zone_of_store = usable.drop_duplicates("store_id", keep="last").set_index("store_id")["timezone"]
-    hours["timezone"] = hours["store_id"].map(zone_of_store).fillna(DEFAULT_ZONE).astype(object)
+    # object first: with no zone at all the lookup is all-NaN float, which refuses a str fill.
+    zone = hours["store_id"].map(zone_of_store).astype(object)
+    hours["timezone"] = zone.where(zone.notna(), DEFAULT_ZONE)
     hours = hours.astype({"store_id": object, "day_of_week": "int64", "start_s": "int64", "end_s": "int64"})
     return (
         hours[SCHEDULE_COLUMNS]

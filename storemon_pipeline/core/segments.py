@@ -69,6 +69,13 @@ def status_segments(
     order = np.lexsort((ev_ts, ev_codes))
     ev_codes, ev_ts = ev_codes[order], ev_ts[order]
     ev_status = evidence["active"].to_numpy(dtype=bool)[order].astype(np.int8)
+    # Duplicate pings (same store and instant) count once and the last one
+    # given wins, as the last ingested does (SPEC). The warehouse already
+    # hands over one ping per instant; this keeps the core right on its own.
+    # lexsort is stable, so the last of equal keys is the last in `pings`.
+    last_of_instant = np.ones(len(ev_codes), dtype=bool)
+    last_of_instant[:-1] = (ev_codes[1:] != ev_codes[:-1]) | (ev_ts[1:] != ev_ts[:-1])
+    ev_codes, ev_ts, ev_status = ev_codes[last_of_instant], ev_ts[last_of_instant], ev_status[last_of_instant]
 
     # Nearest-ping status changes halfway between two evidence pings of
     # different status; equal neighbours make no change point.

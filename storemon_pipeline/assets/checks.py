@@ -1,0 +1,267 @@
+"""Asset checks: what a person should look at after a run, data quality first, then the business signal.
+
+All checks are non-blocking (a failing check never stops the report), and each says in its metadata
+which rows, files or stores made it fail.
+
+| check | asset | fails when | severity |
+| --- | --- | --- | --- |
+| rejected_rows | raw_pings, raw_business_hours, raw_timezones | the last ingest kept rows aside | WARN; ERROR when > 5 % of a file |
+| files_recognised | raw_pings | a file of no known kind was given to the last ingest | ERROR |
+| zones_valid | normalized_schedules | a store has no zone or an unknown one (America/Chicago assumed) | WARN |
+| business_hours_sane | normalized_schedules | a store's openings overlap, or a row has start = end (read as 24 h) | WARN |
+| data_fresh | store_report | no ping in the 2 h before the report's as-of | ERROR |
+| downtime_last_day | store_report | stores down more than STOREMON_DOWNTIME_ALERT_HOURS (default 2) in the last day | WARN |
+"""
+
+# No `from __future__ import annotations`: Dagster inspects check function annotations as objects.
+
+import os
+from collections.abc import Sequence
+
+import pandas as pd
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetChecksDefinition,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+
+from storemon_pipeline.assets.raw import raw_business_hours, raw_pings, raw_timezones
+from storemon_pipeline.assets.report import store_report
+from storemon_pipeline.assets.schedules import normalized_schedules
+from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
+from storemon_pipeline.core.inputs import known_zone_names
+from storemon_pipeline.core.quality import (
+    REJECTED_SHARE_ERROR,
+    overlapping_hours,
+    rejected_share_by_file,
+    stores_over_downtime,
+    stores_without_valid_zone,
+    zero_length_hours,
+)
+from storemon_pipeline.partitions import report_partitions
+from storemon_pipeline.resources import WarehouseResource
+
+LISTED = 20
+FRESHNESS_LIMIT_US = 2 * US_PER_HOUR
+DEFAULT_DOWNTIME_ALERT_HOURS = 2.0
+
+
+def downtime_alert_hours() -> float:
+    """STOREMON_DOWNTIME_ALERT_HOURS: downtime_last_day above this is a business alert (default 2 h)."""
+    return float(os.getenv("STOREMON_DOWNTIME_ALERT_HOURS") or DEFAULT_DOWNTIME_ALERT_HOURS)
+
+
+def markdown_table(frame: pd.DataFrame, limit: int = LISTED) -> str:
+    if frame.empty:
+        return "(none)"
+    shown = frame.head(limit)
+    lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + " --- |" * len(shown.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
+    if len(frame) > limit:
+        lines.append(f"\n… and {len(frame) - limit} more")
+    return "\n".join(lines)
+
+
+def latest_materialization_metadata(context: AssetCheckExecutionContext, asset_key: AssetKey) -> dict:
+    event = context.instance.get_latest_materialization_event(asset_key)
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+
+
+# -- rejected rows of the last ingest ----------------------------------------------------------
+
+
+def _rejected_rows_check(asset_def) -> AssetChecksDefinition:
+    asset_key = asset_def.key
+
+    @asset_check(
+        asset=asset_def,
+        name="rejected_rows",
+        blocking=False,
+        description=(
+            "Rows of the files loaded by the last materialization that were kept aside (file, line, reason in the "
+            f"warehouse's rejected_rows): WARN above 0, ERROR above {REJECTED_SHARE_ERROR:.0%} of a file."
+        ),
+    )
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+        loaded = latest_materialization_metadata(context, asset_key).get("ingested_files") or []
+        files = pd.DataFrame(loaded, columns=["file_name", "rows_loaded", "rows_rejected"])
+        shares = rejected_share_by_file(files.astype({"rows_loaded": "int64", "rows_rejected": "int64"}))
+        rejected = int(shares["rows_rejected"].sum())
+        worst_share = float(shares["rejected_share"].max()) if len(shares) else 0.0
+        reasons = pd.DataFrame(columns=["file", "reason", "rows"])
+        if rejected:
+            store = warehouse.open()
+            kept_aside = pd.concat([store.read_rejected(name) for name in shares["file_name"]], ignore_index=True)
+            reasons = (
+                kept_aside.assign(reason=kept_aside["reason"].str.slice(0, 80))
+                .groupby(["file", "reason"], as_index=False)
+                .size()
+                .rename(columns={"size": "rows"})
+                .sort_values("rows", ascending=False)
+            )
+        table = shares.assign(rejected_share=(100 * shares["rejected_share"]).round(2)).rename(
+            columns={"rejected_share": "rejected %"}
+        )
+        return AssetCheckResult(
+            passed=rejected == 0,
+            severity=AssetCheckSeverity.ERROR if worst_share > REJECTED_SHARE_ERROR else AssetCheckSeverity.WARN,
+            description=(
+                f"{rejected} rows kept aside in {len(shares)} file(s) loaded by the last run"
+                + (f"; worst file {worst_share:.1%}" if rejected else "")
+            ),
+            metadata={
+                "files_loaded": len(shares),
+                "rows_rejected": rejected,
+                "worst_file_rejected_pct": round(100 * worst_share, 2),
+                "files": MetadataValue.md(markdown_table(table)),
+                "reasons": MetadataValue.md(markdown_table(reasons)),
+            },
+        )
+
+    return _check
+
+
+rejected_rows_checks = [_rejected_rows_check(a) for a in (raw_pings, raw_business_hours, raw_timezones)]
+
+
+@asset_check(
+    asset=raw_pings,
+    blocking=False,
+    description="Every file given to the last ingest was one of the three input kinds (recognised by its header).",
+)
+def files_recognised(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    problems = latest_materialization_metadata(context, raw_pings.key).get("unrecognised_files") or []
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{len(problems)} file(s) of no known kind were not loaded" if problems else "all files recognised",
+        metadata={"unrecognised_files": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "(none)")},
+    )
+
+
+# -- schedules ------------------------------------------------------------------------------------
+
+
+@asset_check(
+    asset=normalized_schedules,
+    blocking=False,
+    description="Stores with no time zone, or only an unknown zone name: their hours are read in America/Chicago.",
+)
+def zones_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    store = warehouse.open()
+    store_ids = store.read_normalized_schedules()["store_id"].unique()
+    missing = stores_without_valid_zone(store_ids, store.read_timezones(), known_zone_names())
+    rejected = store.read_rejected()
+    unknown_zone_rows = int(rejected["reason"].str.startswith("unknown zone name").sum())
+    return AssetCheckResult(
+        passed=not missing,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{len(missing)} of {len(store_ids)} stores have no valid zone (America/Chicago assumed)",
+        metadata={
+            "stores_without_valid_zone": len(missing),
+            "stores": len(store_ids),
+            "rows_rejected_for_unknown_zone": unknown_zone_rows,
+            "examples": MetadataValue.md(", ".join(missing[:LISTED]) or "(none)"),
+        },
+    )
+
+
+@asset_check(
+    asset=normalized_schedules,
+    blocking=False,
+    description="A store's weekly openings that overlap each other, or rows with start = end (which SPEC reads as 24 h).",
+)
+def business_hours_sane(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    store = warehouse.open()
+    overlaps = overlapping_hours(store.read_normalized_schedules())
+    zero = zero_length_hours(store.read_business_hours())
+    stores = sorted(set(overlaps["store_id"]) | set(zero["store_id"]))
+    return AssetCheckResult(
+        passed=not stores,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{len(overlaps)} overlapping openings, {len(zero)} rows with start = end, in {len(stores)} stores",
+        metadata={
+            "overlapping_openings": len(overlaps),
+            "start_equals_end_rows": len(zero),
+            "stores_affected": len(stores),
+            "overlaps": MetadataValue.md(markdown_table(overlaps)),
+            "start_equals_end": MetadataValue.md(markdown_table(zero)),
+        },
+    )
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+@asset_check(
+    asset=store_report,
+    partitions_def=report_partitions,
+    blocking=False,
+    description="The newest ping at or before the report's as-of is at most 2 hours older than it.",
+)
+def data_fresh(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    as_of_us = as_of_from_partition_key(context.partition_key)
+    store = warehouse.open()
+    recent = store.read_pings(as_of_us - FRESHNESS_LIMIT_US, as_of_us)
+    metadata = {"as_of": context.partition_key}
+    if len(recent):
+        newest_us = int(recent["ts_us"].max())
+        metadata["newest_ping"] = partition_key(newest_us)
+        metadata["age_minutes"] = round((as_of_us - newest_us) / 60e6, 1)
+        return AssetCheckResult(
+            passed=True, description=f"newest ping {metadata['age_minutes']} min before as-of", metadata=metadata
+        )
+    latest_us = store.latest_ping_us()
+    if latest_us is not None and latest_us <= as_of_us:
+        metadata["newest_ping"] = partition_key(latest_us)
+        metadata["age_hours"] = round((as_of_us - latest_us) / US_PER_HOUR, 2)
+    return AssetCheckResult(
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        description="no ping in the 2 hours before the as-of: the report's last hour is guesswork",
+        metadata=metadata,
+    )
+
+
+@asset_check(
+    asset=store_report,
+    partitions_def=report_partitions,
+    blocking=False,
+    description=(
+        "Business signal: stores whose downtime_last_day exceeds STOREMON_DOWNTIME_ALERT_HOURS "
+        f"(default {DEFAULT_DOWNTIME_ALERT_HOURS:g} h); lists the worst {LISTED}."
+    ),
+)
+def downtime_last_day(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    threshold = downtime_alert_hours()
+    report = warehouse.open().read_report(as_of_from_partition_key(context.partition_key))
+    over = stores_over_downtime(report, threshold)
+    shown = over[["store_id", "downtime_last_day", "uptime_last_day", "downtime_last_week", "downtime_last_hour"]]
+    return AssetCheckResult(
+        passed=over.empty,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{len(over)} of {len(report)} stores down more than {threshold:g} h in the last day",
+        metadata={
+            "as_of": context.partition_key,
+            "threshold_hours": threshold,
+            "stores_over_threshold": len(over),
+            "stores": len(report),
+            "worst_stores": MetadataValue.md(markdown_table(shown)),
+        },
+    )
+
+
+all_checks: Sequence[AssetChecksDefinition] = [
+    *rejected_rows_checks,
+    files_recognised,
+    zones_valid,
+    business_hours_sane,
+    data_fresh,
+    downtime_last_day,
+]

@@ -1,0 +1,6 @@
+"""SQL lives here and nowhere above: schema, bulk load and reads for SQLite and PostgreSQL."""
+
+from storemon_pipeline.warehouse.engine import WarehouseUnavailable
+from storemon_pipeline.warehouse.warehouse import IngestResult, Warehouse
+
+__all__ = ["IngestResult", "Warehouse", "WarehouseUnavailable"]

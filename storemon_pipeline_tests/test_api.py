@@ -1,0 +1,223 @@
+"""The report API against a real running Dagster (webserver + daemon), through FastAPI's TestClient.
+
+One `dagster dev` serves the whole module (see stack.py) and the module makes two
+real runs: the triggered report and a run forced to fail. "Dagster down" is a
+closed loopback port and "warehouse down" a PostgreSQL URL nobody listens on;
+nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from storemon_pipeline.api import PARTITION_TAG, REPORT_JOB, DagsterClient, create_app
+from storemon_pipeline.automation import latest_report_partition_key
+from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
+from storemon_pipeline.warehouse import Warehouse
+from storemon_pipeline_tests.stack import closed_port, dagster_stack, wait_for_report  # noqa: F401 (fixture)
+
+BAD_REPORT_IDS = [
+    "../../etc/passwd",
+    "..%2F..%2Fetc%2Fpasswd",
+    "/etc/passwd",
+    "",
+    " ",
+    "x" * 10_240,
+    "1 OR 1=1",
+    "'; DROP TABLE runs; --",
+    "' UNION SELECT run_body FROM runs --",
+    "not-a-uuid",
+    "{12345678-1234-1234-1234-123456789abc}",  # uuid.UUID() would accept these three forms
+    "urn:uuid:12345678-1234-1234-1234-123456789abc",
+    "12345678123412341234123456789abc",
+    "12345678-1234-1234-1234-123456789abc\n",
+    str(uuid.uuid4()),  # well formed, no such run
+]
+
+
+def report_runs(dagster: DagsterClient, key: str) -> set[str]:
+    """Every report_job run of partition `key`, any status."""
+    answer = dagster.graphql(
+        """query($filter: RunsFilter!) { runsOrError(filter: $filter) { ... on Runs { results { runId } } } }""",
+        {"filter": {"pipelineName": REPORT_JOB, "tags": [{"key": PARTITION_TAG, "value": key}]}},
+    )
+    return {run["runId"] for run in answer["runsOrError"]["results"]}
+
+
+@pytest.fixture(scope="module")
+def client(dagster_stack):
+    with TestClient(create_app(dagster_stack.api_settings()), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def dagster(dagster_stack):
+    dagster_client = DagsterClient(dagster_stack.dagster_url)
+    yield dagster_client
+    dagster_client.close()
+
+
+@pytest.fixture(scope="module")
+def latest_key(dagster_stack) -> str:
+    return latest_report_partition_key(Warehouse(dagster_stack.database_url))
+
+
+@pytest.fixture(scope="module")
+def triggered(client, dagster, latest_key):
+    """Four triggers at once, then one more: (responses, runs of the key before, trigger start time)."""
+    runs_before = report_runs(dagster, latest_key)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda _: client.post("/trigger_report"), range(4)))
+    responses.append(client.post("/trigger_report"))
+    return responses, runs_before, started
+
+
+def get_report(client, report_id):
+    return client.get("/get_report", params={"report_id": report_id})
+
+
+def test_triggers_while_running_launch_one_run(triggered, dagster, latest_key):
+    responses, runs_before, _ = triggered
+    assert [r.status_code for r in responses] == [200] * 5, [r.text for r in responses]
+    report_ids = {r.json()["report_id"] for r in responses}
+    assert len(report_ids) == 1
+    assert {r.json()["as_of"] for r in responses} == {latest_key}
+    assert report_runs(dagster, latest_key) - runs_before == report_ids
+
+
+def test_report_is_running_right_after_trigger(client, triggered):
+    report_id = triggered[0][0].json()["report_id"]
+    response = get_report(client, report_id)
+    # The run takes tens of seconds; it cannot be over yet.
+    assert response.status_code == 200
+    assert response.json() == {"status": "Running"}
+
+
+@pytest.mark.parametrize("report_id", BAD_REPORT_IDS, ids=lambda value: repr(value[:40]))
+def test_bad_report_ids_are_404_with_a_json_error(client, report_id):
+    response = get_report(client, report_id)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert set(response.json()) == {"error"}
+    assert "Traceback" not in response.text and "root:" not in response.text
+
+
+def test_missing_report_id_is_404(client):
+    response = client.get("/get_report")
+    assert response.status_code == 404
+    assert "error" in response.json()
+
+
+@pytest.mark.parametrize("report_id", ["../../etc/passwd", "x" * 10_240, "'; DROP TABLE runs; --"], ids=str.__len__)
+def test_bad_report_ids_are_rejected_before_dagster_is_asked(dagster_stack, report_id):
+    """Validation comes first: with Dagster unreachable a bad id is still 404, not 503."""
+    settings = dagster_stack.api_settings(dagster_url=f"http://127.0.0.1:{closed_port()}")
+    with TestClient(create_app(settings)) as offline:
+        assert get_report(offline, report_id).status_code == 404
+
+
+def test_dagster_down(dagster_stack):
+    dagster_url = f"http://127.0.0.1:{closed_port()}"
+    with TestClient(create_app(dagster_stack.api_settings(dagster_url=dagster_url))) as offline:
+        health = offline.get("/healthz")
+        assert health.status_code == 503
+        body = health.json()
+        assert body["status"] == "unavailable"
+        assert body["warehouse"]["ok"] is True
+        assert body["dagster"]["ok"] is False and dagster_url in body["dagster"]["error"]
+
+        trigger = offline.post("/trigger_report")
+        assert trigger.status_code == 503
+        assert "Dagster webserver unreachable" in trigger.json()["error"]
+        assert dagster_url in trigger.json()["error"]
+
+        status = get_report(offline, str(uuid.uuid4()))
+        assert status.status_code == 503 and "unreachable" in status.json()["error"]
+
+
+def test_warehouse_down(dagster_stack):
+    unreachable = f"postgresql+psycopg2://storemon:secret@127.0.0.1:{closed_port()}/storemon"
+    with TestClient(create_app(dagster_stack.api_settings(database_url=unreachable))) as api:
+        health = api.get("/healthz")
+        assert health.status_code == 503
+        assert health.json()["warehouse"]["ok"] is False
+        assert health.json()["dagster"]["ok"] is True
+        assert "secret" not in health.text
+
+        trigger = api.post("/trigger_report")
+        assert trigger.status_code == 503
+        assert "unavailable" in trigger.json()["error"] and "secret" not in trigger.text
+
+
+def test_no_pings_is_409(dagster_stack, tmp_path):
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    with TestClient(create_app(dagster_stack.api_settings(database_url=empty))) as api:
+        response = api.post("/trigger_report")
+    assert response.status_code == 409
+    assert "no pings" in response.json()["error"]
+
+
+def test_healthz_ok(client, latest_key):
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["warehouse"]["latest_report_as_of"] == latest_key
+    assert body["dagster"]["code_location"] == "storemon"
+
+
+def test_run_forced_to_fail_is_failed_with_its_reason(client, dagster, dagster_stack, latest_key):
+    """A real failing run: its reports folder is a file, so writing the CSV fails."""
+    not_a_folder = dagster_stack.root / "reports_is_a_file"
+    not_a_folder.write_text("this is a file, not a folder\n")
+    # Another as-of than the triggered report, so the two runs never share a partition.
+    key = partition_key(as_of_from_partition_key(latest_key) - US_PER_HOUR)
+    dagster.add_report_partition(key)
+    run_id = dagster.launch_report_run(
+        key,
+        run_config={"resources": {"files": {"config": {"reports_dir": str(not_a_folder)}}}},
+        tags={"storemon/test": "forced-failure"},
+    )
+    response = wait_for_report(lambda rid: get_report(client, rid), run_id)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "Failed", body
+    assert "store_report" in body["error"] and "reports_is_a_file" in body["error"], body
+    assert "Traceback" not in body["error"]
+
+
+def test_completed_report_is_the_csv_file(client, triggered, dagster_stack, latest_key):
+    responses, _, started = triggered
+    report_id = responses[0].json()["report_id"]
+    response = wait_for_report(lambda rid: get_report(client, rid), report_id)
+    print(f"\ntrigger to complete (TestClient, polled every 1 s): {time.monotonic() - started:.1f} s")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv"), response.text
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;") and ".csv" in disposition
+    report_file = dagster_stack.reports_dir / f"report_{latest_key}.csv"
+    assert response.content == report_file.read_bytes()
+    assert response.content.startswith(b"store_id,uptime_last_hour,")
+
+    # A completed run whose file has gone is a failure with a reason, not a 500.
+    moved = report_file.with_name("moved.csv")
+    shutil.move(report_file, moved)
+    try:
+        missing = get_report(client, report_id)
+        assert missing.status_code == 200
+        assert missing.json()["status"] == "Failed" and "no longer" in missing.json()["error"]
+    finally:
+        shutil.move(moved, report_file)
+
+
+def test_openapi_schema_lists_the_endpoints(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/trigger_report", "/get_report", "/healthz"} <= set(schema["paths"])
+    assert "text/csv" in schema["paths"]["/get_report"]["get"]["responses"]["200"]["content"]
