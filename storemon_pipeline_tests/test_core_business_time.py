@@ -274,8 +274,8 @@ def walls_near_a_transition(draw):
     day = draw(st.sampled_from(days))
     # Within 2 days either side of the transition's UTC day, at second resolution,
     # plus the exact quarter hours where gaps and folds begin and end.
-    offsets = draw(st.lists(st.integers(-2 * 86_400, 3 * 86_400) | st.integers(-96, 96).map(lambda q: q * 900 + 86_400 // 2),
-                            min_size=1, max_size=12))
+    quarter_hours = st.integers(-96, 96).map(lambda q: q * 900 + 86_400 // 2)
+    offsets = draw(st.lists(st.integers(-2 * 86_400, 3 * 86_400) | quarter_hours, min_size=1, max_size=12))
     return zone_name, [day * 86_400 + o for o in offsets]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storemon_pipeline.core.inputs import (
+    _TS_SUFFIX,
     BUSINESS_HOURS,
     PINGS,
     TIMEZONES,
@@ -196,7 +198,7 @@ time_like = st.text(alphabet="0123456789:. x\u0663", max_size=11) | st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(time_like, max_size=20))
 def test_fast_time_parser_matches_the_regex_definition(texts):
     values = pd.Series(texts, dtype=str, index=pd.RangeIndex(10, 10 + len(texts)))
@@ -420,3 +422,27 @@ def test_time_parser_keeps_index_and_missing_values():
     assert parsed.index.tolist() == [7, 3, 5, 1]
     # 9*3600 = 32400; 10*3600 = 36000; 7*3600 + 5*60 = 25500.
     assert parsed.astype(object).where(parsed.notna(), None).tolist() == [32_400, None, 36_000, 25_500]
+
+
+def timestamps_by_regex(values: pd.Series) -> pd.Series:
+    """The definition the fast suffix cut must match: the regex on every value."""
+    cleaned = values.str.replace(_TS_SUFFIX, "", regex=True)
+    parsed = pd.to_datetime(cleaned, format="ISO8601", errors="coerce", utc=True)
+    return pd.Series([None if pd.isna(v) else int(v.value // 1000) for v in parsed], index=values.index, dtype=object)
+
+
+timestamp_like = st.builds(
+    lambda stamp, gap, suffix: stamp + gap + suffix,
+    st.sampled_from(["2023-01-22 12:09:39.388884", "2023-01-22T12:09:39", "2023-01-22", "", "x", "2023-01-22T12:09:39+02:00"]),
+    st.sampled_from(["", " ", "  ", "\t", " \t"]),
+    st.sampled_from(["", "UTC", "utc", "Utc", "Z", "z", "UTC ", " UTC", "UTCZ"]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(timestamp_like, max_size=12))
+def test_fast_timestamp_suffix_cut_matches_the_regex_definition(texts):
+    values = pd.Series(texts, dtype=str, index=pd.RangeIndex(3, 3 + len(texts)))
+    got = parse_timestamps_us(values)
+    assert got.index.equals(values.index)
+    assert got.astype(object).where(got.notna(), None).tolist() == timestamps_by_regex(values).tolist()

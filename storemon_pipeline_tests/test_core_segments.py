@@ -111,7 +111,8 @@ def test_no_evidence_is_unknown_for_all_business_time():
 def test_pings_after_as_of_are_ignored():
     sched = schedules(zones=[("s1", UTC_ZONE)])
     before = pings([("s1", T_WED - HOUR_US, "active")])
-    after = pings([("s1", T_WED - HOUR_US, "active"), ("s1", T_WED + 1, "inactive"), ("s1", T_WED + HOUR_US, "inactive")])
+    after = pings([("s1", T_WED - HOUR_US, "active"), ("s1", T_WED + 1, "inactive"),
+                   ("s1", T_WED + HOUR_US, "inactive")])
     expected = [(T_WED - 7 * DAY_US, T_WED, "active")]
     assert segments_of(status_segments(sched, before, T_WED)) == expected
     assert segments_of(status_segments(sched, after, T_WED)) == expected
@@ -191,7 +192,7 @@ def test_closed_store_pings_do_not_borrow_a_neighbour_stores_hours():
     # "a" is open 24x7, "b" only on Mondays 09-17: b's Tuesday ping falls in a's
     # business time but not in b's, so it is not evidence for b.
     sched = schedules([("b", 0, 9 * H, 17 * H)], [("a", UTC_ZONE), ("b", UTC_ZONE)])
-    data = pings([("a", utc_us(*TUE, 10), "active"), ("b", utc_us(*TUE, 10), "active"), ("c", utc_us(*TUE, 10), "active")])
+    data = pings([(store, utc_us(*TUE, 10), "active") for store in ("a", "b", "c")])
     segs = status_segments(sched, data, T_WED)
     assert segments_of(segs, "a") == [(T_WED - 7 * DAY_US, T_WED, "active")]
     assert segments_of(segs, "b") == [(utc_us(*MON, 9), utc_us(*MON, 17), "unknown")]
