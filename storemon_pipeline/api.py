@@ -37,6 +37,9 @@ log = logging.getLogger("storemon.api")
 
 DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
 REPORT_JOB = "report_job"
+# Jobs whose runs compute a store_report partition: the API's own, and the one the
+# inbox sensor, the hourly schedule and request_report launch (automation.py).
+REPORT_JOBS = (REPORT_JOB, "warehouse_report_job")
 PARTITION_TAG = "dagster/partition"
 PARTITIONS_DEF_NAME = "report_ts"
 TRIGGER_TAG = "storemon/trigger"
@@ -148,9 +151,9 @@ mutation StoremonLaunchReport($executionParams: ExecutionParams!) {
 
 _RUNS_QUERY = """
 query StoremonRuns($filter: RunsFilter!) {
-  runsOrError(filter: $filter, limit: 1) {
+  runsOrError(filter: $filter, limit: 20) {
     __typename
-    ... on Runs { results { runId status } }
+    ... on Runs { results { runId status jobName } }
     ... on Error { message }
   }
 }
@@ -173,12 +176,17 @@ query StoremonRunFailure($runId: ID!) {
     ... on EventConnection {
       events {
         __typename
-        ... on ExecutionStepFailureEvent { stepKey message error { className message } }
-        ... on RunFailureEvent { message error { className message } }
+        ... on ExecutionStepFailureEvent { stepKey message error { ...ErrorChain } }
+        ... on RunFailureEvent { message error { ...ErrorChain } }
       }
     }
     ... on Error { message }
   }
+}
+
+fragment ErrorChain on PythonError {
+  message
+  cause { message cause { message cause { message } } }
 }
 """
 
@@ -285,15 +293,15 @@ class DagsterClient:
         raise DagsterError(f"Dagster refused to launch {REPORT_JOB} for {key}: {_short(reason or result['__typename'])}")
 
     def newest_report_run(self, key: str, statuses: tuple[str, ...]) -> str | None:
-        """The newest report_job run for partition `key` in one of `statuses`, else None."""
+        """The newest run of a report job (REPORT_JOBS) for partition `key` in one of `statuses`, else None."""
         result = self.graphql(
             _RUNS_QUERY,
-            {"filter": {"pipelineName": REPORT_JOB, "tags": [{"key": PARTITION_TAG, "value": key}],
-                        "statuses": list(statuses)}},
+            {"filter": {"tags": [{"key": PARTITION_TAG, "value": key}], "statuses": list(statuses)}},
         )["runsOrError"]
         if result["__typename"] != "Runs":
             raise DagsterError(f"listing report runs failed: {_short(result.get('message', ''))}")
-        return result["results"][0]["runId"] if result["results"] else None
+        # Newest first; any partitioned run of another job (none today) is not a report.
+        return next((run["runId"] for run in result["results"] if run["jobName"] in REPORT_JOBS), None)
 
     def run(self, run_id: str) -> RunInfo | None:
         result = self.graphql(_RUN_QUERY, {"runId": run_id})["runOrError"]
@@ -312,18 +320,24 @@ class DagsterClient:
         events = result["events"]
         for event in events:
             if event["__typename"] == "ExecutionStepFailureEvent":
-                error = event.get("error") or {}
-                reason = (error.get("message") or event["message"]).strip()
-                return _short(f"step {event['stepKey']} failed: {reason}")
+                return _short(f"step {event['stepKey']} failed: {_root_cause(event.get('error'), event['message'])}")
         for event in events:
             if event["__typename"] == "RunFailureEvent":
-                error = event.get("error") or {}
-                return _short((error.get("message") or event["message"]).strip())
+                return _short(_root_cause(event.get("error"), event["message"]))
         return "the report run failed"
 
     def daemon_health(self) -> dict[str, bool | None]:
         statuses = self.graphql(_DAEMONS_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
         return {s["daemonType"]: s["healthy"] for s in statuses if s["required"]}
+
+
+def _root_cause(error: dict | None, fallback: str) -> str:
+    """The innermost error's message ("FileExistsError: ..."), not Dagster's "Error occurred while executing"."""
+    message = fallback
+    while error:
+        message = error.get("message") or message
+        error = error.get("cause")
+    return message.strip()
 
 
 # -- the reports -------------------------------------------------------------------------
@@ -422,7 +436,7 @@ class ReportService:
     def report(self, report_id: str | None) -> ReportStatus | CompletedReport:
         run_id = parse_report_id(report_id)
         run = self.dagster.run(run_id)
-        if run is None or run.job_name != REPORT_JOB:
+        if run is None or run.job_name not in REPORT_JOBS:
             raise ReportNotFound("unknown report_id (expected the id returned by POST /trigger_report)")
         if run.status in IN_FLIGHT_STATUSES:
             return ReportStatus(status="Running")

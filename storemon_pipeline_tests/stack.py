@@ -5,6 +5,11 @@ the sample data ingested, the data, inbox and reports folders. Processes run in
 their own process group (a `dagster dev` started from a script ignores SIGTERM
 sent to it alone) and are stopped by signalling the group.
 
+The schedule and sensors (default RUNNING in automation.py) are stopped before
+the daemon starts, so only what a test launches runs (on 2 cores a sensor-launched
+report beside the test's own doubles every run time). A test of the automation
+itself starts them (GraphQL startSensor) or builds `DagsterStack(root, automation=True)`.
+
 Use the `dagster_stack` fixture (import it into the test module). Several test
 modules importing it share one stack per pytest session: it starts on first use
 and stops when the last user is torn down.
@@ -94,6 +99,7 @@ def write_sample_data(data_dir: Path) -> None:
 @dataclass
 class DagsterStack:
     root: Path
+    automation: bool = False
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -150,6 +156,8 @@ class DagsterStack:
         write_sample_data(self.data_dir)
         # As `make run` does: the warehouse knows the latest ping before anything is triggered.
         assert storemon(["ingest", "--data-dir", str(self.data_dir), "--database-url", self.database_url]) == 0
+        if not self.automation:
+            self.stop_automation()
         command = [str(BIN_DIR / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
@@ -161,6 +169,27 @@ class DagsterStack:
         except BaseException:
             self.stop()
             raise
+
+    def stop_automation(self) -> None:
+        """Record every schedule and sensor as stopped in the instance (overrides default RUNNING)."""
+        from storemon_pipeline.definitions import defs
+
+        from dagster import DagsterInstance
+
+        # The instance's SQLite storage is created once here, not by the parallel commands racing.
+        DagsterInstance.from_config(str(self.dagster_home)).dispose()
+        repository = defs.get_repository_def()
+        commands = [["sensor", "stop", s.name] for s in repository.sensor_defs]
+        commands += [["schedule", "stop", s.name] for s in repository.schedule_defs]
+        stoppers = [
+            subprocess.Popen([str(BIN_DIR / "dagster"), *c, "-w", "workspace.yaml"], cwd=REPO_ROOT, env=self.env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            for c in commands
+        ]
+        for command, stopper in zip(commands, stoppers):
+            output, _ = stopper.communicate(timeout=120)
+            if stopper.returncode != 0:
+                raise RuntimeError(f"dagster {' '.join(command)} failed:\n{output.decode(errors='replace')[-3000:]}")
 
     def wait_ready(self, timeout_s: float = DAGSTER_READY_TIMEOUT_S) -> None:
         """Until the webserver answers and the storemon code location has loaded report_job."""
@@ -255,7 +284,7 @@ def api_server(stack: DagsterStack, port: int | None = None) -> Iterator[str]:
         stop_process_group(process)
 
 
-def wait_for_report(get, report_id: str, timeout_s: float = 240, poll_s: float = 1.0):
+def wait_for_report(get, report_id: str, timeout_s: float = 420, poll_s: float = 1.0):
     """Poll GET /get_report until it is no longer Running; `get(report_id)` returns a response."""
     deadline = time.monotonic() + timeout_s
     while True:
