@@ -11,10 +11,15 @@ folder, so it can be restarted at any time and several copies agree.
     GET  /healthz          warehouse and Dagster reachable (200) or not (503)
 
 Every error is JSON `{"error": "..."}`; no stack trace ever leaves the process.
+
+When STOREMON_API_TOKEN is set, /trigger_report and /get_report require the header
+`Authorization: Bearer <token>` (401 otherwise; compared in constant time). /healthz
+and the OpenAPI docs stay open: they carry no report data, and probes need no secret.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import re
@@ -24,9 +29,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -61,6 +67,8 @@ class ApiSettings:
     reports_dir: str = field(default_factory=default_reports_dir)
     # One GraphQL call; launching a run can take a few seconds on a busy 2-core machine.
     dagster_timeout_s: float = 30.0
+    # Bearer token required on the report endpoints; None (STOREMON_API_TOKEN unset): open.
+    api_token: str | None = field(default_factory=lambda: os.getenv("STOREMON_API_TOKEN") or None, repr=False)
 
 
 # -- errors the client sees ------------------------------------------------------------
@@ -72,6 +80,10 @@ class ApiError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class Unauthorized(ApiError):
+    status_code = 401
 
 
 class ReportNotFound(ApiError):
@@ -489,6 +501,7 @@ class ReportService:
 # -- HTTP ----------------------------------------------------------------------------------
 
 _ERRORS = {
+    401: {"model": ErrorBody, "description": "STOREMON_API_TOKEN is set and the bearer token is missing or wrong"},
     404: {"model": ErrorBody, "description": "unknown or malformed report_id"},
     409: {"model": ErrorBody, "description": "no pings in the warehouse yet"},
     502: {"model": ErrorBody, "description": "Dagster answered with an error"},
@@ -500,9 +513,28 @@ def _error(status_code: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status_code)
 
 
+_bearer = HTTPBearer(auto_error=False, description="the server's STOREMON_API_TOKEN (only when it is set)")
+
+
+def token_check(expected_token: str | None):
+    """A dependency refusing requests without `Authorization: Bearer <expected_token>` (none: no check)."""
+    expected = expected_token.encode() if expected_token else None
+
+    def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+        if expected is None:
+            return
+        given = credentials.credentials.encode() if credentials is not None else b""
+        # compare_digest: the time taken does not tell how much of a guess was right.
+        if not hmac.compare_digest(given, expected):
+            raise Unauthorized("missing or wrong API token (send the header Authorization: Bearer <token>)")
+
+    return require_token
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     service = ReportService(settings)
+    protected = [Depends(token_check(settings.api_token))]
     app = FastAPI(
         title="storemon report API",
         version="1.0",
@@ -512,7 +544,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return _error(error.status_code, error.message)
+        response = _error(error.status_code, error.message)
+        if error.status_code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -531,8 +566,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @app.post(
         "/trigger_report",
         response_model=TriggerAnswer,
-        responses={k: _ERRORS[k] for k in (409, 502, 503)},
+        responses={k: _ERRORS[k] for k in (401, 409, 502, 503)},
         summary="Start the report as of the latest ping",
+        dependencies=protected,
     )
     def trigger_report() -> TriggerAnswer:
         """Adds the report partition for the latest ping (rounded up to the second) and launches its Dagster run.
@@ -549,9 +585,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 "or the finished report as a CSV attachment",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             },
-            **{k: _ERRORS[k] for k in (404, 502, 503)},
+            **{k: _ERRORS[k] for k in (401, 404, 502, 503)},
         },
         summary="Status of a report, or the report CSV once complete",
+        dependencies=protected,
     )
     def get_report(
         report_id: str | None = Query(default=None, description="the id POST /trigger_report returned"),

@@ -260,12 +260,19 @@ def inbox_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource,
             cursor.report_due_after = request.run_key
         return SensorResult(run_requests=[request], cursor=cursor.dump())
 
+    if waiting:
+        # Files are still arriving: their report comes after their ingest, not one before it.
+        return SensorResult(
+            skip_reason=SkipReason(f"waiting for {len(waiting)} file(s) to be complete: {', '.join(waiting[:5])}"),
+            cursor=cursor.dump(),
+        )
     key = latest_report_partition_key(warehouse.open())
     newer = key is not None and (cursor.last_report_key is None or key > cursor.last_report_key)
+    if newer and not cursor.report_due_after and key <= (newest_reported_key(context.instance) or ""):
+        # Already reported by another launch (the schedule, the UI, the API): nothing to redo.
+        cursor.last_report_key, newer = key, False
     if key is None or not (newer or cursor.report_due_after):
         reason = "no pings in the warehouse" if key is None else f"report {cursor.last_report_key} already requested"
-        if waiting:
-            reason += f"; waiting for {len(waiting)} file(s) to be complete: {', '.join(waiting[:5])}"
         return SensorResult(skip_reason=SkipReason(reason), cursor=cursor.dump())
     after = None if newer else cursor.report_due_after
     cursor.last_report_key = max(key, cursor.last_report_key or key)

@@ -1,6 +1,6 @@
 """The storemon code location: the one Definitions object Dagster loads."""
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from storemon_pipeline.assets import all_assets
 from storemon_pipeline.assets.checks import all_checks
@@ -15,4 +15,7 @@ defs = Definitions(
     schedules=automation_schedules,
     sensors=automation_sensors,
     resources={"warehouse": WarehouseResource(), "files": StoremonFiles()},
+    # One process per run, not per step: on a small machine a subprocess per step (and per check) costs
+    # ~5-10 s each, and the steps share one SQLite file that concurrent writers would lock.
+    executor=in_process_executor,
 )

@@ -309,9 +309,13 @@ def test_a_file_of_no_known_kind_errors_once_and_is_never_retried(stack):
 def test_the_hourly_schedule_reports_only_newer_pings(stack_with_instance_ref):
     stack = stack_with_instance_ref
     warehouse = stack.warehouse
-    schedule_context = lambda: build_schedule_context(instance=stack.instance, resources=stack.resources)  # noqa: E731
 
-    idle = hourly_report(schedule_context())
+    def evaluate_schedule():
+        # `with`: the context opens its own instance from the reference and must close it again.
+        with build_schedule_context(instance=stack.instance, resources=stack.resources) as context:
+            return hourly_report(context)
+
+    idle = evaluate_schedule()
     assert isinstance(idle, SkipReason) and "no pings" in idle.skip_message
 
     (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
@@ -319,19 +323,19 @@ def test_the_hourly_schedule_reports_only_newer_pings(stack_with_instance_ref):
     assert stack.execute(ingest, "ingest_job").success
     assert warehouse.latest_ping_us() is not None
 
-    request = hourly_report(schedule_context())
+    request = evaluate_schedule()
     assert isinstance(request, RunRequest) and request.partition_key == "2023-01-25T09:05:00Z"
     assert stack.instance.has_dynamic_partition("report_ts", "2023-01-25T09:05:00Z")
     assert stack.execute(request, "warehouse_report_job").success
 
     # An idle hour: no newer ping than the last report launches nothing.
     for _ in range(2):
-        idle = hourly_report(schedule_context())
+        idle = evaluate_schedule()
         assert isinstance(idle, SkipReason) and "no ping newer" in idle.skip_message
 
     (stack.data_dir / "later.csv").write_text(pings_csv(("s1", "inactive", "2023-01-25 10:30:00.5")))
     assert stack.execute(ingest, "ingest_job").success
-    request = hourly_report(schedule_context())
+    request = evaluate_schedule()
     assert isinstance(request, RunRequest) and request.partition_key == "2023-01-25T10:30:01Z"
 
 
@@ -384,3 +388,23 @@ def test_definitions_load_with_schedule_and_sensors_running():
         assert sensor.minimum_interval_seconds <= 30
     assert {"report_job", "ingest_job", "warehouse_report_job", "request_report"} <= {j.name for j in repo.get_all_jobs()}
 
+
+
+def test_the_sensor_leaves_an_already_materialized_latest_report_alone(stack):
+    (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
+    stack.execute(RunRequest(run_config={}), "ingest_job")
+    stack.instance.add_dynamic_partitions("report_ts", ["2023-01-25T09:05:00Z"])
+    assert stack.execute(RunRequest(partition_key="2023-01-25T09:05:00Z"), "warehouse_report_job").success
+
+    result = stack.tick()  # a fresh cursor, as after `make run` started the sensor for the first time
+    assert requests_of(result) == []
+    assert InboxCursor.load(stack.cursor).last_report_key == "2023-01-25T09:05:00Z"
+
+
+def test_a_report_waits_for_files_still_arriving(stack):
+    (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
+    stack.execute(RunRequest(run_config={}), "ingest_job")
+    stack.drop("more.csv", pings_csv(("s1", "active", "2023-01-25 11:00:00")))
+    assert requests_of(stack.tick()) == []  # the drop is not complete yet: no report of the old data
+    assert [r.job_name for r in requests_of(stack.tick_and_run())] == ["ingest_job"]
+    assert [r.partition_key for r in requests_of(stack.tick())] == ["2023-01-25T11:00:00Z"]

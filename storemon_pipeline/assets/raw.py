@@ -73,10 +73,18 @@ def ingest_csv_files(warehouse: Warehouse, paths: list[Path], kind: str | None =
         except UnknownFileKind as exc:
             outcome.unrecognised.append(str(exc))
             continue
+        except OSError as exc:
+            # Removed or unreadable since it was listed: the other files still load.
+            outcome.unrecognised.append(f"{path.name}: cannot be read: {exc.strerror or exc}")
+            continue
         if kind is not None and file_kind != kind:
             continue
         ingested_at_us = now_us()
-        parsed = parse_csv_file(path, ingested_at_us)
+        try:
+            parsed = parse_csv_file(path, ingested_at_us)
+        except OSError as exc:
+            outcome.unrecognised.append(f"{path.name}: cannot be read: {exc.strerror or exc}")
+            continue
         outcome.results.append(warehouse.ingest(parsed, ingested_at_us))
     return outcome
 

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: Dagster inspects the annotations of asset
 # functions (context, config) as objects.
 
+import base64
 import os
 import time
 from pathlib import Path
@@ -50,6 +51,37 @@ def worst_stores_markdown(report: pd.DataFrame, limit: int = WORST_STORES_SHOWN)
     return "\n".join(lines)
 
 
+def weekly_uptime_histogram_png(report: pd.DataFrame, as_of: str) -> bytes:
+    """A small PNG: how many stores were up what share of last week's business time."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    business = report["uptime_last_week"] + report["downtime_last_week"]
+    share = (100.0 * report["uptime_last_week"] / business.where(business > 0)).dropna()
+    figure = Figure(figsize=(6, 2.6), dpi=80)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.hist(share, bins=range(0, 105, 5), color="#4f7cac", edgecolor="white")
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("uptime, % of last week's business hours")
+    axes.set_ylabel("stores")
+    axes.set_title(f"{len(share)} stores as of {as_of}; median {share.median():.1f} %" if len(share) else as_of,
+                   fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
 @asset(
     deps=[status_segments],
     partitions_def=report_partitions,
@@ -68,12 +100,23 @@ def store_report(
     path = files.report_path(context.partition_key)
     write_atomically(path, report_csv(report))
 
+    chart = weekly_uptime_histogram_png(report, context.partition_key)
+    chart_path = path.with_name(path.stem + "_uptime_week.png")
+    write_bytes_atomically(chart_path, chart)
+
     uptime = fleet_uptime_percent(report)
     return MaterializeResult(
         metadata={
             "as_of": context.partition_key,
+            "rows": len(report),
             "stores": len(report),
+            "rejected_rows_total": int(store.ingested_files()["rows_rejected"].sum()),
             "report_path": MetadataValue.path(str(path)),
+            # The UI renders markdown images: the histogram shows on the materialization itself.
+            "uptime_week_histogram": MetadataValue.md(
+                f"![weekly uptime histogram](data:image/png;base64,{base64.b64encode(chart).decode('ascii')})"
+            ),
+            "uptime_week_histogram_path": MetadataValue.path(str(chart_path)),
             "fleet_uptime_pct_last_hour": uptime["hour"],
             "fleet_uptime_pct_last_day": uptime["day"],
             "fleet_uptime_pct_last_week": uptime["week"],

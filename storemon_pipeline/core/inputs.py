@@ -49,6 +49,20 @@ EARLIEST_PING_US = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp() * 1
 # How far past the moment of ingest a ping may lie before it is "out of range".
 FUTURE_TOLERANCE_US = 3600 * 1_000_000
 REJECTED_COLUMNS = ["file", "line", "reason", "raw"]
+# A real header is a few dozen characters; a longer first line (a 50 MB line, a binary
+# file) is refused as a whole instead of being split into millions of "columns".
+MAX_HEADER_CHARS = 16 * 1024
+# Longer store ids are kept aside: no export has them, and PostgreSQL cannot index a
+# value of several kilobytes (the whole file would fail instead of one row).
+MAX_STORE_ID_CHARS = 255
+# The raw text kept with a rejected row is cut to this length (a 50 MB line stays in
+# the file, not in the warehouse); the cut is marked with the full length.
+MAX_RAW_CHARS = 2000
+_FIRST_LINE_END = re.compile(r"[\r\n]")
+
+# The csv module refuses fields over 128 KiB by raising, which would stop a whole
+# file for one oversized row; such rows are judged (and kept aside) like any other.
+csv.field_size_limit(2**31 - 1)
 
 
 class UnknownFileKind(ValueError):
@@ -104,9 +118,14 @@ def _decode(data: bytes) -> tuple[str, bool]:
 
 
 def _split_header(text: str) -> tuple[list[str], str]:
-    first_line_end = text.find("\n")
-    header_line = text if first_line_end < 0 else text[:first_line_end]
-    header = next(csv.reader([header_line.rstrip("\r")]), [])
+    # A bare "\r" (old Mac line ends) ends the header too.
+    first_line_end = _FIRST_LINE_END.search(text, 0, MAX_HEADER_CHARS + 2)
+    header_line = text if first_line_end is None else text[: first_line_end.start()]
+    if len(header_line) > MAX_HEADER_CHARS:
+        raise UnknownFileKind(
+            f"the first line is longer than {MAX_HEADER_CHARS} characters: not a header of any input kind"
+        )
+    header = next(csv.reader([header_line]), [])
     return header, header_line
 
 
@@ -208,11 +227,18 @@ def parse_csv_file(path: str | os.PathLike, ingested_at_us: int) -> ParsedFile:
 
 def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int) -> ParsedFile:
     sha256 = hashlib.sha256(data).hexdigest()
+    # Nearly every row of a big pings export has one plain shape: those are read with
+    # numpy, the other rows by the code below (core/plain_pings.py says how).
+    from storemon_pipeline.core.plain_pings import parse_plain_pings
+
+    plain = parse_plain_pings(data, file_name, sha256, ingested_at_us)
+    if plain is not None:
+        return plain
     text, clean_utf8 = _decode(data)
     if not text.strip():
         raise UnknownFileKind(f"{file_name}: the file is empty (no header)")
-    header, _ = _split_header(text)
     try:
+        header, _ = _split_header(text)
         kind, positions = detect_kind(header)
     except UnknownFileKind as exc:
         raise UnknownFileKind(f"{file_name}: {exc}") from None
@@ -250,6 +276,11 @@ def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int) -> ParsedF
     columns = {name: stripped[pos] for name, pos in positions.items()}
     store_id = columns["store_id"]
     reject(store_id == "", "empty store_id")
+    if _longest_line(data) > MAX_STORE_ID_CHARS:
+        reject(store_id.str.len() > MAX_STORE_ID_CHARS, f"store_id longer than {MAX_STORE_ID_CHARS} characters")
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL: the same file would load differently per dialect.
+        reject(store_id.str.contains("\x00", regex=False), "store_id contains a NUL character")
 
     if kind == PINGS:
         rows = _validate_pings(columns, reject, ingested_at_us)
@@ -277,6 +308,7 @@ def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int) -> ParsedF
         extra.insert(0, "file", file_name)
         rejected = pd.concat([rejected, extra], ignore_index=True)
     rejected = rejected.astype({"file": str, "line": "int64", "reason": str, "raw": str})
+    rejected["raw"] = [_cut_raw(raw_text) for raw_text in rejected["raw"]]
     rejected = rejected.sort_values("line", kind="stable").reset_index(drop=True)
     return ParsedFile(
         file_name=file_name,
@@ -286,6 +318,21 @@ def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int) -> ParsedF
         rejected=rejected[REJECTED_COLUMNS],
         n_rows=len(rows) + len(rejected),
     )
+
+
+def _longest_line(data: bytes) -> int:
+    """Length in bytes of the longest line (an upper bound of any field's characters)."""
+    if len(data) <= MAX_STORE_ID_CHARS:
+        return len(data)
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    bounds = np.concatenate([[-1], newlines, [len(data)]])
+    return int(np.diff(bounds).max())
+
+
+def _cut_raw(raw_text: str) -> str:
+    if len(raw_text) <= MAX_RAW_CHARS:
+        return raw_text
+    return f"{raw_text[:MAX_RAW_CHARS]}... [cut: {len(raw_text)} characters in all]"
 
 
 _TS_SUFFIX = re.compile(r"\s*(?:UTC|Z)$", re.IGNORECASE)
@@ -428,8 +475,8 @@ def peek_kind(path: str | os.PathLike) -> str:
     text, _ = _decode(head)
     if not text.strip():
         raise UnknownFileKind(f"{Path(path).name}: the file is empty (no header)")
-    header, _ = _split_header(text)
     try:
+        header, _ = _split_header(text)
         return detect_kind(header)[0]
     except UnknownFileKind as exc:
         raise UnknownFileKind(f"{Path(path).name}: {exc}") from None

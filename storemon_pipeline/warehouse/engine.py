@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from pathlib import Path
 
@@ -17,8 +16,6 @@ SQLITE_CACHE_SIZE_KIB = 64 * 1024
 # reads first and then writes can fail with SQLITE_BUSY without waiting).
 WRITE_TRANSACTION_OPTION = "storemon_write_transaction"
 
-_PG_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
 
 class WarehouseUnavailable(RuntimeError):
     """The warehouse database cannot be reached or refused to work (wraps SQLAlchemy's OperationalError)."""
@@ -28,19 +25,17 @@ def mask_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_warehouse_engine(url: str, *, schema: str | None = None) -> sa.Engine:
+def create_warehouse_engine(url: str) -> sa.Engine:
     parsed_url = make_url(url)
     backend = parsed_url.get_backend_name()
     if backend == "sqlite":
-        if schema is not None:
-            raise ValueError("schema= is only supported on PostgreSQL")
         return _create_sqlite_engine(parsed_url)
     if backend == "postgresql":
         # Bulk load and read go through psycopg2's copy_expert; SQLAlchemy 2.1 maps a bare
         # postgresql:// to psycopg 3, so the driver must be named.
         if parsed_url.get_driver_name() != "psycopg2":
             raise ValueError(f"use a postgresql+psycopg2:// URL, not {mask_url(url)}")
-        return _create_postgresql_engine(parsed_url, schema)
+        return _create_postgresql_engine(parsed_url)
     raise ValueError(f"unsupported warehouse database {mask_url(url)} (use sqlite:/// or postgresql+psycopg2://)")
 
 
@@ -76,18 +71,12 @@ def _create_sqlite_engine(parsed_url: sa.URL) -> sa.Engine:
     return engine
 
 
-def _create_postgresql_engine(parsed_url: sa.URL, schema: str | None) -> sa.Engine:
-    connect_args: dict[str, str] = {}
-    if schema is not None:
-        if not _PG_SCHEMA_NAME.match(schema):
-            raise ValueError(f"schema name {schema!r}: use lower-case letters, digits and _")
-        # search_path rather than schema-qualified tables: the COPY and ANALYZE statements
-        # written as text in bulk.py then need no schema handling of their own.
-        connect_args["options"] = f"-csearch_path={schema}"
+def _create_postgresql_engine(parsed_url: sa.URL) -> sa.Engine:
+    # A schema other than public: put `?options=-csearch_path%3Dname` in the URL (the
+    # tests do); the COPY and ANALYZE statements of bulk.py then resolve like the rest.
     return sa.create_engine(
         parsed_url,
         client_encoding="utf8",
         # A long-lived Dagster resource outlives server restarts and idle disconnects.
         pool_pre_ping=True,
-        connect_args=connect_args,
     )

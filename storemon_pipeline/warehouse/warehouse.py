@@ -12,10 +12,21 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.schema import CreateSchema
 
 from storemon_pipeline.warehouse import tables
-from storemon_pipeline.warehouse.bulk import EncodedFrame, bulk_insert, encode_frame, read_frame
+from storemon_pipeline.warehouse.bulk import (
+    EncodedFrame,
+    TextCodes,
+    bulk_insert,
+    bulk_upsert,
+    empty_frame,
+    encode_fixed_column,
+    encode_frame,
+    encode_text_column,
+    lock_table_for_writing,
+    read_frame,
+    skip_on_conflict,
+)
 from storemon_pipeline.warehouse.engine import (
     WRITE_TRANSACTION_OPTION,
     WarehouseUnavailable,
@@ -26,9 +37,9 @@ from storemon_pipeline.warehouse.engine import (
 if TYPE_CHECKING:
     from storemon_pipeline.core.inputs import ParsedFile
 
-# pg_advisory_xact_lock key serialising schema creation between processes that start
+# pg_advisory_xact_lock key serialising table creation between processes that start
 # at once (CREATE TABLE after a has_table check is not atomic).
-_SCHEMA_CREATION_LOCK_KEY = 0x73746F72656D6F6E  # "storemon"
+_TABLE_CREATION_LOCK_KEY = 0x73746F72656D6F6E  # "storemon"
 
 # Store ids per DELETE ... IN (...): below SQLite's bound-parameter limit, and short
 # enough statements for PostgreSQL.
@@ -56,6 +67,9 @@ NORMALIZED_SCHEDULE_DTYPES = {
 STATUS_SEGMENT_DTYPES = {"store_id": "str", "start_us": np.int64, "end_us": np.int64, "status": "str"}
 REPORT_DTYPES = {"store_id": "str", **{name: np.float64 for name in tables.REPORT_VALUE_COLUMNS}}
 
+_KEYED_PING_DTYPES = {"ts_us": np.int64, "store_key": np.int32, "active": np.bool_}
+_PING_STORE_DTYPES = {"store_key": np.int32, "store_id": "str", "first_ts_us": np.int64}
+
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -69,28 +83,31 @@ class IngestResult:
     already_ingested: bool
 
 
+@dataclass(frozen=True)
+class _PingBatch:
+    """A file's pings, one per (store, ts_us), sorted by (ts_us, store_id)."""
+
+    store_ids: TextCodes
+    ts_us: np.ndarray
+    active: np.ndarray
+
+
 class Warehouse:
     """SQLite (default, a file URL) or PostgreSQL (postgresql+psycopg2://) behind one API.
 
-    `schema` (PostgreSQL only) puts every table in that schema, created if missing;
-    tests use it to isolate themselves on a shared server.
+    Tables are created on first use. Every method runs in one transaction.
     """
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str) -> None:
         self._url = url
-        self._schema = schema
-        self._engine = create_warehouse_engine(url, schema=schema)
+        self._engine = create_warehouse_engine(url)
         self._write_engine = self._engine.execution_options(**{WRITE_TRANSACTION_OPTION: True})
-        self._schema_ready = False
-        self._schema_lock = threading.Lock()
+        self._tables_ready = False
+        self._tables_lock = threading.Lock()
 
     @property
     def url_masked(self) -> str:
         return mask_url(self._url)
-
-    @property
-    def dialect_name(self) -> str:
-        return self._engine.dialect.name
 
     def dispose(self) -> None:
         self._engine.dispose()
@@ -106,46 +123,52 @@ class Warehouse:
             raise WarehouseUnavailable(self._unavailable_message(error)) from error
 
     def _unavailable_message(self, error: sa.exc.OperationalError) -> str:
-        # The driver's message only (SQLAlchemy's str() appends the statement and its
-        # parameters, which can be megabytes of row data).
+        # The driver's message only: SQLAlchemy's str() appends the statement and its
+        # parameters, which can be megabytes of row data.
         reason = str(error.orig).strip() or type(error.orig).__name__
         password = make_url(self._url).password
         if password:
             reason = reason.replace(str(password), "***")
         return f"warehouse {self.url_masked} unavailable: {reason}"
 
-    def _ensure_schema(self) -> None:
-        if self._schema_ready:
+    def _ensure_tables(self) -> None:
+        if self._tables_ready:
             return
-        with self._schema_lock:
-            if self._schema_ready:
+        with self._tables_lock:
+            if self._tables_ready:
                 return
             with self._transaction(write=True) as conn:
                 if conn.dialect.name == "postgresql":
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_CREATION_LOCK_KEY)))
-                    if self._schema is not None:
-                        conn.execute(CreateSchema(self._schema, if_not_exists=True))
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_TABLE_CREATION_LOCK_KEY)))
                 tables.metadata.create_all(conn)
-            self._schema_ready = True
+            self._tables_ready = True
 
     # -- ingest -------------------------------------------------------------------
 
     def ingest(self, parsed: ParsedFile, ingested_at_us: int) -> IngestResult:
         """Load one parsed file in one transaction; a file (by sha256) already loaded changes nothing."""
-        self._ensure_schema()
+        self._ensure_tables()
         if parsed.kind not in ("pings", "business_hours", "timezones"):
             raise ValueError(f"{parsed.file_name}: unknown file kind {parsed.kind!r}")
         already_ingested = IngestResult(parsed.file_name, parsed.kind, parsed.sha256, 0, 0, True)
         if self._file_id_by_sha256(parsed.sha256) is not None:
             return already_ingested
 
-        # Encoding (validation, dedup, sorting) happens before the transaction so the
+        # Validation, dedup and sorting happen before the transaction, so that the
         # SQLite write lock is held only while rows move.
-        valid_rows = _encode_valid_rows(parsed)
+        rows = _rows_in_file_order(parsed.rows)
+        if parsed.kind == "pings":
+            valid_rows: _PingBatch | EncodedFrame = _last_ping_per_key_sorted(rows)
+        elif parsed.kind == "business_hours":
+            valid_rows = encode_frame(tables.business_hours, rows, ["store_id", "day_of_week", "start_s", "end_s", "line"])
+        else:
+            last_row_per_store = rows.drop_duplicates("store_id", keep="last")
+            valid_rows = encode_frame(tables.timezones, last_row_per_store, ["store_id", "timezone", "line"])
         rejected_rows = encode_frame(tables.rejected_rows, parsed.rejected, ["file", "line", "reason", "raw"])
+
         try:
             with self._transaction(write=True) as conn:
-                # Checked again inside the transaction: on SQLite (BEGIN IMMEDIATE) this
+                # Asked again inside the transaction: on SQLite (BEGIN IMMEDIATE) this
                 # settles any race; on PostgreSQL the unique sha256 below does.
                 if self._file_id_by_sha256(parsed.sha256, conn) is not None:
                     return already_ingested
@@ -159,11 +182,21 @@ class Warehouse:
                         ingested_at_us=int(ingested_at_us),
                     )
                 ).inserted_primary_key[0]
-                _load_valid_rows(conn, parsed.kind, valid_rows, file_id)
+                if isinstance(valid_rows, _PingBatch):
+                    _upsert_pings(conn, valid_rows)
+                elif parsed.kind == "business_hours":
+                    _replace_business_hours(conn, valid_rows.with_constant("file_id", file_id))
+                else:
+                    bulk_upsert(
+                        conn,
+                        valid_rows.with_constant("file_id", file_id),
+                        key_columns=["store_id"],
+                        update_columns=["timezone", "file_id", "line"],
+                    )
                 bulk_insert(conn, rejected_rows.with_constant("file_id", file_id))
         except sa.exc.IntegrityError:
-            # A concurrent process committed the same sha256 first; our transaction is
-            # rolled back. Any other integrity error (bad row data) is re-raised.
+            # A concurrent process committed the same sha256 first and our transaction
+            # was rolled back. Any other integrity error (bad row data) is re-raised.
             if self._file_id_by_sha256(parsed.sha256) is not None:
                 return already_ingested
             raise
@@ -181,47 +214,45 @@ class Warehouse:
     # -- reads of the inputs --------------------------------------------------------
 
     def latest_ping_us(self) -> int | None:
-        self._ensure_schema()
+        self._ensure_tables()
         with self._transaction() as conn:
             latest = conn.execute(sa.select(sa.func.max(tables.pings.c.ts_us))).scalar_one()
         return None if latest is None else int(latest)
 
     def read_pings(self, start_us: int, end_us: int) -> pd.DataFrame:
         """Pings with start_us <= ts_us <= end_us, sorted by store_id, ts_us."""
-        self._ensure_schema()
-        pings = tables.pings
-        query = (
-            sa.select(pings.c.store_id, pings.c.ts_us, pings.c.active)
-            .where(pings.c.ts_us.between(int(start_us), int(end_us)))
-            .order_by(pings.c.store_id, pings.c.ts_us)
-        )
+        self._ensure_tables()
         with self._transaction() as conn:
-            return read_frame(conn, query, PING_DTYPES, use_copy_on_postgresql=True)
+            keyed = read_frame(conn, pings_window_query(start_us, end_us), _KEYED_PING_DTYPES, large=True)
+            ping_stores = read_frame(conn, sa.select(tables.ping_stores.c.store_key, tables.ping_stores.c.store_id), {
+                "store_key": np.int32,
+                "store_id": "str",
+            })
+        return _pings_by_store(keyed, ping_stores)
 
     def read_business_hours(self) -> pd.DataFrame:
-        self._ensure_schema()
+        self._ensure_tables()
         hours = tables.business_hours
-        query = sa.select(hours.c.store_id, hours.c.day_of_week, hours.c.start_s, hours.c.end_s).order_by(
+        query = sa.select(*(hours.c[name] for name in BUSINESS_HOURS_DTYPES)).order_by(
             hours.c.store_id, hours.c.day_of_week, hours.c.start_s, hours.c.end_s
         )
         with self._transaction() as conn:
             return read_frame(conn, query, BUSINESS_HOURS_DTYPES)
 
     def read_timezones(self) -> pd.DataFrame:
-        self._ensure_schema()
-        query = sa.select(tables.timezones.c.store_id, tables.timezones.c.timezone).order_by(
-            tables.timezones.c.store_id
-        )
+        self._ensure_tables()
+        zones = tables.timezones
+        query = sa.select(zones.c.store_id, zones.c.timezone).order_by(zones.c.store_id)
         with self._transaction() as conn:
             return read_frame(conn, query, TIMEZONE_DTYPES)
 
     def report_store_ids(self, as_of_us: int) -> list[str]:
         """Stores with business hours, a timezone, or a ping at or before as_of_us; sorted."""
-        self._ensure_schema()
+        self._ensure_tables()
         query = sa.union(
             sa.select(tables.business_hours.c.store_id),
             sa.select(tables.timezones.c.store_id),
-            sa.select(tables.pings.c.store_id).where(tables.pings.c.ts_us <= int(as_of_us)),
+            sa.select(tables.ping_stores.c.store_id).where(tables.ping_stores.c.first_ts_us <= int(as_of_us)),
         )
         with self._transaction() as conn:
             store_ids = conn.execute(query).scalars().all()
@@ -229,9 +260,9 @@ class Warehouse:
         return sorted(store_ids)
 
     def read_rejected(self, file_name: str | None = None) -> pd.DataFrame:
-        self._ensure_schema()
+        self._ensure_tables()
         rejected = tables.rejected_rows
-        query = sa.select(rejected.c.file, rejected.c.line, rejected.c.reason, rejected.c.raw).order_by(
+        query = sa.select(*(rejected.c[name] for name in REJECTED_ROW_DTYPES)).order_by(
             rejected.c.file_id, rejected.c.line, rejected.c.id
         )
         if file_name is not None:
@@ -240,7 +271,7 @@ class Warehouse:
             return read_frame(conn, query, REJECTED_ROW_DTYPES)
 
     def ingested_files(self) -> pd.DataFrame:
-        self._ensure_schema()
+        self._ensure_tables()
         files = tables.ingested_files
         query = sa.select(*(files.c[name] for name in INGESTED_FILE_DTYPES)).order_by(files.c.id)
         with self._transaction() as conn:
@@ -249,14 +280,15 @@ class Warehouse:
     # -- derived tables (replace semantics) ---------------------------------------
 
     def write_normalized_schedules(self, schedules: pd.DataFrame) -> None:
-        self._ensure_schema()
+        """Replace the whole table."""
+        self._ensure_tables()
         encoded = encode_frame(tables.normalized_schedules, schedules, list(NORMALIZED_SCHEDULE_DTYPES))
         with self._transaction(write=True) as conn:
             conn.execute(sa.delete(tables.normalized_schedules))
             bulk_insert(conn, encoded)
 
     def read_normalized_schedules(self) -> pd.DataFrame:
-        self._ensure_schema()
+        self._ensure_tables()
         schedules = tables.normalized_schedules
         query = sa.select(*(schedules.c[name] for name in NORMALIZED_SCHEDULE_DTYPES)).order_by(
             schedules.c.store_id, schedules.c.day_of_week, schedules.c.start_s, schedules.c.end_s
@@ -265,14 +297,15 @@ class Warehouse:
             return read_frame(conn, query, NORMALIZED_SCHEDULE_DTYPES)
 
     def write_status_segments(self, as_of_us: int, segments: pd.DataFrame) -> None:
-        self._ensure_schema()
+        """Replace the segments of report partition as_of_us."""
+        self._ensure_tables()
         encoded = encode_frame(tables.status_segments, segments, list(STATUS_SEGMENT_DTYPES))
         with self._transaction(write=True) as conn:
             conn.execute(sa.delete(tables.status_segments).where(tables.status_segments.c.as_of_us == int(as_of_us)))
             bulk_insert(conn, encoded.with_constant("as_of_us", int(as_of_us)))
 
     def read_status_segments(self, as_of_us: int) -> pd.DataFrame:
-        self._ensure_schema()
+        self._ensure_tables()
         segments = tables.status_segments
         query = (
             sa.select(*(segments.c[name] for name in STATUS_SEGMENT_DTYPES))
@@ -280,17 +313,18 @@ class Warehouse:
             .order_by(segments.c.store_id, segments.c.start_us, segments.c.end_us)
         )
         with self._transaction() as conn:
-            return read_frame(conn, query, STATUS_SEGMENT_DTYPES, use_copy_on_postgresql=True)
+            return read_frame(conn, query, STATUS_SEGMENT_DTYPES, large=True)
 
     def write_report(self, as_of_us: int, report: pd.DataFrame) -> None:
-        self._ensure_schema()
+        """Replace the report of partition as_of_us."""
+        self._ensure_tables()
         encoded = encode_frame(tables.store_report, report, list(REPORT_DTYPES))
         with self._transaction(write=True) as conn:
             conn.execute(sa.delete(tables.store_report).where(tables.store_report.c.as_of_us == int(as_of_us)))
             bulk_insert(conn, encoded.with_constant("as_of_us", int(as_of_us)))
 
     def read_report(self, as_of_us: int) -> pd.DataFrame:
-        self._ensure_schema()
+        self._ensure_tables()
         report = tables.store_report
         query = (
             sa.select(*(report.c[name] for name in REPORT_DTYPES))
@@ -301,7 +335,19 @@ class Warehouse:
             return read_frame(conn, query, REPORT_DTYPES)
 
 
-# -- per-kind loading -------------------------------------------------------------
+def pings_window_query(start_us: int, end_us: int) -> sa.Select:
+    """Keyed pings with start_us <= ts_us <= end_us: a range scan of the (ts_us, store_key) key.
+
+    Unordered: the rows are sorted by store in numpy (_pings_by_store), far cheaper
+    than a database sort of millions of rows.
+    """
+    pings = tables.pings
+    return sa.select(pings.c.ts_us, pings.c.store_key, pings.c.active).where(
+        pings.c.ts_us.between(int(start_us), int(end_us))
+    )
+
+
+# -- pings ----------------------------------------------------------------------------
 
 
 def _rows_in_file_order(rows: pd.DataFrame) -> pd.DataFrame:
@@ -311,55 +357,149 @@ def _rows_in_file_order(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def _encode_valid_rows(parsed: ParsedFile) -> EncodedFrame:
-    rows = _rows_in_file_order(parsed.rows)
-    if parsed.kind == "pings":
-        return _last_ping_per_key_sorted(encode_frame(tables.pings, rows, ["store_id", "ts_us", "active"]))
-    if parsed.kind == "business_hours":
-        return encode_frame(tables.business_hours, rows, ["store_id", "day_of_week", "start_s", "end_s", "line"])
-    last_row_per_store = rows.drop_duplicates("store_id", keep="last")
-    return encode_frame(tables.timezones, last_row_per_store, ["store_id", "timezone", "line"])
+def _last_ping_per_key_sorted(rows: pd.DataFrame) -> _PingBatch:
+    """One ping per (store_id, ts_us), the last in file order, sorted by (ts_us, store_id).
 
-
-def _last_ping_per_key_sorted(pings: EncodedFrame) -> EncodedFrame:
-    """One row per (store_id, ts_us), the last in file order, sorted by primary key.
-
-    Sorted input makes SQLite's clustered-index inserts sequential; the dedup is also
-    required by PostgreSQL, whose ON CONFLICT refuses to touch one row twice.
+    PostgreSQL's ON CONFLICT refuses to touch one row twice, so duplicates must go;
+    sorted rows turn the key inserts into near-appends on both dialects.
     """
-    store_codes = pings.columns["store_id"].codes  # ordered like the strings
-    ts_us = pings.columns["ts_us"]
-    # Two stable sorts = sort by (store, ts) keeping file order among equal keys.
-    order = np.argsort(ts_us, kind="stable")
-    order = order[np.argsort(store_codes[order], kind="stable")]
-    sorted_codes = store_codes[order]
-    sorted_ts_us = ts_us[order]
-    is_last_of_key = np.ones(len(order), dtype=bool)
-    is_last_of_key[:-1] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_ts_us[1:] != sorted_ts_us[:-1])
-    return pings.take(order[is_last_of_key])
-
-
-def _load_valid_rows(conn: sa.Connection, kind: str, rows: EncodedFrame, file_id: int) -> None:
-    if kind == "pings":
-        # Upsert: the file ingested last decides a duplicated (store, instant).
-        bulk_insert(conn, rows, conflict_columns=["store_id", "ts_us"], update_columns=["active"])
-    elif kind == "business_hours":
-        store_codes = np.unique(rows.columns["store_id"].codes)
-        _delete_business_hours_of(conn, rows.columns["store_id"].values[store_codes[store_codes >= 0]])
-        bulk_insert(conn, rows.with_constant("file_id", file_id))
+    missing = [name for name in ("store_id", "ts_us", "active") if name not in rows.columns]
+    if missing:
+        raise ValueError(f"pings: DataFrame lacks columns {missing}")
+    store_ids = encode_text_column(rows["store_id"])
+    if (store_ids.codes < 0).any():
+        raise ValueError("pings.store_id: missing values are not allowed")
+    ts_us = encode_fixed_column(tables.pings.c.ts_us, rows["ts_us"])
+    active = encode_fixed_column(tables.pings.c.active, rows["active"])
+    if len(ts_us) == 0:
+        return _PingBatch(store_ids, ts_us, active)
+    store_codes = store_ids.codes  # ordered like the strings
+    n_store_codes = len(store_ids.values)
+    ts_min_us, ts_max_us = int(ts_us.min()), int(ts_us.max())
+    # Stable sorts keep file order among equal keys: the last of a run is the last row.
+    if (ts_max_us - ts_min_us + 1) * n_store_codes < 2**63:
+        # One sort of a combined int64 key instead of two; it fits for any realistic
+        # file (ten days of microseconds times 10^5 stores is about 10^17).
+        combined_key = (ts_us - ts_min_us) * n_store_codes + store_codes
+        order = np.argsort(combined_key, kind="stable")
+        sorted_key = combined_key[order]
+        is_last_of_key = np.ones(len(order), dtype=bool)
+        is_last_of_key[:-1] = sorted_key[1:] != sorted_key[:-1]
     else:
-        bulk_insert(
-            conn,
-            rows.with_constant("file_id", file_id),
-            conflict_columns=["store_id"],
-            update_columns=["timezone", "file_id", "line"],
+        order = np.argsort(store_codes, kind="stable")
+        order = order[np.argsort(ts_us[order], kind="stable")]
+        sorted_codes, sorted_ts_us = store_codes[order], ts_us[order]
+        is_last_of_key = np.ones(len(order), dtype=bool)
+        is_last_of_key[:-1] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_ts_us[1:] != sorted_ts_us[:-1])
+    kept = order[is_last_of_key]
+    return _PingBatch(TextCodes(store_codes[kept], store_ids.values), ts_us[kept], active[kept])
+
+
+def _upsert_pings(conn: sa.Connection, batch: _PingBatch) -> None:
+    # Locked before ping_stores is touched: two ingests each adding a store the other
+    # also adds would otherwise wait for each other there (a deadlock).
+    lock_table_for_writing(conn, tables.pings)
+    store_key_by_code = _register_ping_stores(conn, batch)
+    keyed_pings = EncodedFrame(
+        tables.pings,
+        {"ts_us": batch.ts_us, "store_key": store_key_by_code[batch.store_ids.codes], "active": batch.active},
+        len(batch.ts_us),
+    )
+    # The file ingested last decides a duplicated (store, instant).
+    bulk_upsert(
+        conn, keyed_pings, key_columns=["ts_us", "store_key"], update_columns=["active"], range_column="ts_us"
+    )
+
+
+def _register_ping_stores(conn: sa.Connection, batch: _PingBatch) -> np.ndarray:
+    """Give the batch's new stores a key, move first_ts_us earlier where needed; store_key per code."""
+    ping_stores = tables.ping_stores
+    n_codes = len(batch.store_ids.values)
+    first_ts_us_by_code = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_ts_us_by_code, batch.store_ids.codes, batch.ts_us)
+    in_batch = first_ts_us_by_code < np.iinfo(np.int64).max
+
+    known = read_frame(conn, sa.select(*(ping_stores.c[name] for name in _PING_STORE_DTYPES)), _PING_STORE_DTYPES)
+    known_row_by_code = pd.Index(known["store_id"]).get_indexer(batch.store_ids.values)
+    is_new = in_batch & (known_row_by_code < 0)
+    new_stores = pd.DataFrame(
+        {"store_id": batch.store_ids.values[is_new], "first_ts_us": first_ts_us_by_code[is_new]}
+    )
+    # Insert only unknown stores (an upsert of all would spend a sequence value per
+    # known store on every ingest on PostgreSQL); a store a concurrent ingest has
+    # just added is skipped, and its key is read back below.
+    bulk_insert(
+        conn,
+        encode_frame(ping_stores, new_stores, ["store_id", "first_ts_us"]),
+        on_conflict=skip_on_conflict(["store_id"]),
+    )
+    is_known = in_batch & (known_row_by_code >= 0)
+    known_first_ts_us = known["first_ts_us"].to_numpy()[known_row_by_code[is_known]]
+    earlier = first_ts_us_by_code[is_known] < known_first_ts_us
+    if earlier.any():
+        conn.execute(
+            sa.update(ping_stores)
+            .where(ping_stores.c.store_key == sa.bindparam("key"))
+            .values(first_ts_us=sa.bindparam("earlier_first_ts_us")),
+            [
+                {"key": int(key), "earlier_first_ts_us": int(ts)}
+                for key, ts in zip(
+                    known["store_key"].to_numpy()[known_row_by_code[is_known]][earlier],
+                    first_ts_us_by_code[is_known][earlier],
+                )
+            ],
         )
+    if is_new.any():
+        known = read_frame(
+            conn, sa.select(*(ping_stores.c[name] for name in _PING_STORE_DTYPES)), _PING_STORE_DTYPES
+        )
+    store_key_by_code = known["store_key"].to_numpy()[pd.Index(known["store_id"]).get_indexer(batch.store_ids.values)]
+    # Codes of stores that lost all their rows to dedup were never registered; no row uses them.
+    return np.where(in_batch, store_key_by_code, -1).astype(np.int32)
 
 
-def _delete_business_hours_of(conn: sa.Connection, store_ids: np.ndarray) -> None:
-    # A later hours file replaces everything known for the stores it lists, so a
-    # store's dropped weekday disappears too.
-    listed = store_ids.tolist()
+def _pings_by_store(keyed: pd.DataFrame, ping_stores: pd.DataFrame) -> pd.DataFrame:
+    """Keyed pings as [store_id, ts_us, active] sorted by (store_id, ts_us)."""
+    if keyed.empty:
+        return empty_frame(PING_DTYPES)
+    # Rank of each store_key in store_id order: sorting ints is far cheaper than strings.
+    store_ids_sorted = ping_stores.sort_values("store_id", kind="stable")
+    rank_by_key = np.full(int(ping_stores["store_key"].max()) + 1, -1, dtype=np.int64)
+    rank_by_key[store_ids_sorted["store_key"].to_numpy()] = np.arange(len(store_ids_sorted))
+    store_rank = rank_by_key[keyed["store_key"].to_numpy()]
+    ts_us = keyed["ts_us"].to_numpy()
+    if (ts_us[1:] >= ts_us[:-1]).all():
+        # Already in ts order (SQLite reads the key in order): a stable sort by store
+        # alone finishes the job, and 16-bit ranks get numpy's radix sort.
+        rank_dtype = np.int16 if len(store_ids_sorted) <= np.iinfo(np.int16).max else np.int32
+        order = np.argsort(store_rank.astype(rank_dtype), kind="stable")
+    else:
+        ts_min_us, ts_max_us = int(ts_us.min()), int(ts_us.max())
+        if (ts_max_us - ts_min_us + 1) * len(store_ids_sorted) < 2**63:
+            order = np.argsort(store_rank * (ts_max_us - ts_min_us + 1) + (ts_us - ts_min_us), kind="stable")
+        else:
+            order = np.lexsort((ts_us, store_rank))
+    store_id_by_rank = store_ids_sorted["store_id"].to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "store_id": pd.array(store_id_by_rank[store_rank[order]], dtype="str"),
+            "ts_us": ts_us[order],
+            "active": keyed["active"].to_numpy()[order],
+        }
+    )
+
+
+def _replace_business_hours(conn: sa.Connection, hours: EncodedFrame) -> None:
+    # A later hours file replaces everything known for the stores it lists (with at
+    # least one valid row), so a weekday the new file drops disappears too.
+    # One writer at a time: two files listing the same store must not both delete
+    # the old rows and both insert, leaving the store the union of the two files.
+    lock_table_for_writing(conn, tables.business_hours)
+    store_ids = hours.columns["store_id"]
+    listed_codes = np.unique(store_ids.codes)
+    listed = store_ids.values[listed_codes[listed_codes >= 0]].tolist()
+    business_hours = tables.business_hours
     for start in range(0, len(listed), _STORE_IDS_PER_DELETE):
         chunk = listed[start : start + _STORE_IDS_PER_DELETE]
-        conn.execute(sa.delete(tables.business_hours).where(tables.business_hours.c.store_id.in_(chunk)))
+        conn.execute(sa.delete(business_hours).where(business_hours.c.store_id.in_(chunk)))
+    bulk_insert(conn, hours)

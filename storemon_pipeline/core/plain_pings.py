@@ -1,0 +1,275 @@
+"""The fast path for the common pings file: plain ASCII, unquoted, three fields a line.
+
+A real pings export has millions of rows of one shape,
+`<store_id>,active|inactive,YYYY-MM-DD HH:MM:SS.ffffff UTC`. Reading it through
+the general reader makes three Python strings per row and runs several Python
+calls per value (strip, suffix cut, ISO 8601 parse): about 6 us a row, most of
+a cold ingest. Here the rows of that shape are recognised and parsed on the
+file's bytes with numpy, a chunk of lines at a time (memory stays bounded by
+the chunk, not the file); store ids become Python strings once per distinct id.
+
+Every line that is not of the strict shape (spaces to trim, another case, an
+offset, a fraction of other than six digits, a time out of range, anything
+odd) is left to the general reader (`inputs.parse_csv_bytes`), which parses a
+file made of the header and those lines only; its line numbers are mapped
+back. So the general reader stays the definition of every rule, and this path
+only takes rows whose result it computes exactly (checked against the general
+reader in test_core_plain_pings).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from storemon_pipeline.core import inputs
+
+CHUNK_BYTES = 32 << 20
+# Longer (or non-printable-ASCII) store ids take the general path.
+MAX_FAST_STORE_ID_BYTES = 64
+_BOM = b"\xef\xbb\xbf"
+_DIGIT_OFFSETS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_TS_WINDOW = 30
+_PADDING = 64
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+# Odd multipliers per 8-byte word of a store id: a hash independent of the padding width.
+_WORD_MULTIPLIERS = (
+    np.random.default_rng(20230314).integers(1, 2**62, MAX_FAST_STORE_ID_BYTES // 8 + 1, dtype=np.int64) * 2 + 1
+).astype(np.uint64)
+
+
+class _NotPlain(Exception):
+    """The file is not of the plain shape: the general reader takes all of it."""
+
+
+def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: int) -> inputs.ParsedFile | None:
+    """ParsedFile of a plain pings file, or None when the general reader must read the whole file."""
+    body_start = len(_BOM) if data.startswith(_BOM) else 0
+    header_end = data.find(b"\n")
+    if header_end < 0 or b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    if not data.isascii() and not (body_start and data[body_start:].isascii()):
+        return None
+    try:
+        header, _ = inputs._split_header(data[body_start:header_end].decode("ascii"))
+        kind, positions = inputs.detect_kind(header)
+    except (inputs.UnknownFileKind, UnicodeDecodeError):
+        return None
+    if kind != inputs.PINGS or len(header) != 3:
+        return None
+    latest_allowed_us = ingested_at_us + inputs.FUTURE_TOLERANCE_US
+
+    store_hashes, ts_parts, active_parts, line_parts, other_lines, other_texts = [], [], [], [], [], []
+    id_of_hash: dict[int, str] = {}
+    first_line = 2  # the header is line 1
+    position = header_end + 1
+    try:
+        while position < len(data):
+            end = data.find(b"\n", min(position + CHUNK_BYTES, len(data)) - 1)
+            end = len(data) if end < 0 else end + 1
+            chunk = np.frombuffer(data, dtype=np.uint8, count=end - position, offset=position)
+            n_lines, canonical = _chunk_rows(chunk, positions, latest_allowed_us, id_of_hash)
+            hashes, ts_us, active, fast_index, other_index, starts, ends = canonical
+            store_hashes.append(hashes)
+            ts_parts.append(ts_us)
+            active_parts.append(active)
+            line_parts.append(fast_index + first_line)
+            other_lines.append(other_index + first_line)
+            other_texts += [data[position + s : position + e] for s, e in zip(starts, ends)]
+            first_line += n_lines
+            position = end
+    except _NotPlain:
+        return None
+
+    if not any(len(part) for part in store_hashes):
+        return None
+    # Each list of per-chunk parts is joined and dropped in turn: a 24 M-row file
+    # then holds one extra copy of one column at a time, not of all of them.
+    codes, distinct = pd.factorize(_join(store_hashes))
+    store_names = np.array([id_of_hash[int(h)] for h in distinct], dtype=object)
+    fast_rows = pd.DataFrame(
+        {
+            "store_id": store_names[codes],
+            "ts_us": _join(ts_parts),
+            "active": _join(active_parts),
+            "line": _join(line_parts),
+        },
+        copy=False,
+    )
+    del codes
+
+    other_line_numbers = np.concatenate(other_lines) if other_lines else np.empty(0, dtype=np.int64)
+    if len(other_line_numbers) == 0:
+        # The general reader's own (empty) table of rejected rows, dtypes included.
+        rows, rejected = fast_rows, inputs.parse_csv_bytes(data[:header_end] + b"\n", file_name, ingested_at_us).rejected
+    else:
+        rest_file = data[:header_end] + b"\n" + b"\n".join(other_texts) + b"\n"
+        rest = inputs.parse_csv_bytes(rest_file, file_name, ingested_at_us)
+        # Line k of the rest file (k >= 2) is line other_line_numbers[k - 2] of the file.
+        rest_rows = rest.rows.copy()
+        rest_rows["line"] = other_line_numbers[rest_rows["line"].to_numpy() - 2]
+        rejected = rest.rejected.copy()
+        rejected["line"] = other_line_numbers[rejected["line"].to_numpy() - 2]
+        rows = pd.concat([fast_rows, rest_rows], ignore_index=True)
+        rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
+        rows = rows.astype({"store_id": str, "ts_us": "int64", "active": bool, "line": "int64"})
+    return inputs.ParsedFile(
+        file_name=file_name,
+        sha256=sha256,
+        kind=inputs.PINGS,
+        rows=rows[["store_id", "ts_us", "active", "line"]],
+        rejected=rejected,
+        n_rows=len(rows) + len(rejected),
+    )
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """np.concatenate(parts), emptying `parts` as it goes."""
+    joined = np.concatenate(parts)
+    parts.clear()
+    return joined
+
+
+def _gather(padded_chunk: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """padded_chunk[starts[i] + j] for j < width, as an (n, width) uint8 matrix.
+
+    A sliding-window view gathers whole rows at once (no (n, width) index
+    matrix); the chunk carries _PADDING zero bytes so every window fits.
+    """
+    return np.lib.stride_tricks.sliding_window_view(padded_chunk, width)[starts]
+
+
+def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], latest_allowed_us: int, id_of_hash: dict[int, str]):
+    padded = np.concatenate([chunk, np.zeros(_PADDING, dtype=np.uint8)])
+    newlines = np.flatnonzero(chunk == ord("\n"))
+    starts = np.concatenate([[0], newlines + 1])
+    ends = np.concatenate([newlines, [len(chunk)]])
+    if len(chunk) and chunk[-1] == ord("\n"):
+        # The chunk ends a line: nothing follows its last newline.
+        starts, ends = starts[:-1], ends[:-1]
+    n_lines = len(starts)
+    has_cr = (ends > starts) & (chunk[np.maximum(ends - 1, 0)] == ord("\r"))
+    ends = ends - has_cr
+    empty = ends == starts
+    commas = np.flatnonzero(chunk == ord(","))
+    comma_line = np.searchsorted(newlines, commas)
+    per_line = np.bincount(comma_line, minlength=n_lines)[:n_lines]
+    if len(comma_line) and comma_line[-1] >= n_lines:
+        raise _NotPlain
+    if not np.all(np.where(empty, per_line == 0, per_line == 2)):
+        raise _NotPlain
+    filled = np.flatnonzero(~empty)
+    pairs = commas.reshape(-1, 2)
+    field_start = [starts[filled], pairs[:, 0] + 1, pairs[:, 1] + 1]
+    field_end = [pairs[:, 0], pairs[:, 1], ends[filled]]
+    store_col, status_col, ts_col = positions["store_id"], positions["status"], positions["timestamp_utc"]
+
+    # status: exactly "active" or "inactive"
+    status_start, status_len = field_start[status_col], field_end[status_col] - field_start[status_col]
+    status_bytes = _gather(padded, status_start, 8)
+    is_active = (status_len == 6) & np.all(status_bytes[:, :6] == np.frombuffer(b"active", np.uint8), axis=1)
+    is_inactive = (status_len == 8) & np.all(status_bytes == np.frombuffer(b"inactive", np.uint8), axis=1)
+    ok = is_active | is_inactive
+
+    ts_us, ts_ok = _timestamps_us(padded, field_start[ts_col], field_end[ts_col] - field_start[ts_col])
+    ok &= ts_ok & (ts_us >= inputs.EARLIEST_PING_US) & (ts_us <= latest_allowed_us)
+
+    store_start, store_len = field_start[store_col], field_end[store_col] - field_start[store_col]
+    ok &= (store_len >= 1) & (store_len <= MAX_FAST_STORE_ID_BYTES)
+    width = int(store_len[ok].max()) if ok.any() else 1
+    padded_width = -(-width // 8) * 8
+    store_bytes = np.zeros((len(filled), padded_width), dtype=np.uint8)
+    store_bytes[:, :width] = _gather(padded, store_start, width)
+    inside = np.arange(padded_width) < store_len[:, None]
+    store_bytes[~inside] = 0
+    printable = (store_bytes >= 0x21) & (store_bytes <= 0x7E)
+    ok &= np.all(printable | ~inside, axis=1)
+
+    fast = np.flatnonzero(ok)
+    store_bytes = store_bytes[fast]
+    lengths = store_len[fast]
+    words = store_bytes.view(np.uint64)
+    hashes = lengths.astype(np.uint64) * _WORD_MULTIPLIERS[-1]
+    for k in range(words.shape[1]):
+        hashes += words[:, k] * _WORD_MULTIPLIERS[k]
+    _remember_ids(hashes, store_bytes, lengths, id_of_hash)
+
+    other = np.flatnonzero(~ok)
+    return n_lines, (
+        hashes,
+        ts_us[fast],
+        is_active[fast],
+        filled[fast].astype(np.int64),
+        filled[other].astype(np.int64),
+        starts[filled[other]],
+        ends[filled[other]],
+    )
+
+
+def _remember_ids(hashes: np.ndarray, store_bytes: np.ndarray, lengths: np.ndarray, id_of_hash: dict[int, str]) -> None:
+    """Store id text per hash; two ids with one hash make the file take the general path."""
+    if len(hashes) == 0:
+        return
+    codes, distinct = pd.factorize(hashes)
+    first = np.empty(len(distinct), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]
+    representative = first[codes]
+    if not (np.array_equal(lengths, lengths[representative]) and np.array_equal(store_bytes, store_bytes[representative])):
+        raise _NotPlain
+    for h, row in zip(distinct.tolist(), first.tolist()):
+        text = store_bytes[row, : lengths[row]].tobytes().decode("ascii")
+        known = id_of_hash.setdefault(h, text)
+        if known != text:
+            raise _NotPlain
+
+
+def _timestamps_us(chunk: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Microseconds of `YYYY-MM-DD[ T]HH:MM:SS[.ffffff][ UTC|Z]`, and which fields have exactly that shape."""
+    raw = _gather(chunk, starts, _TS_WINDOW)
+    digits = raw - np.uint8(ord("0"))  # wraps below "0": one comparison tells digits
+    is_digit = digits <= 9
+
+    def byte_is(column: int, char: str) -> np.ndarray:
+        return raw[:, column] == ord(char)
+
+    shape = (
+        np.all(is_digit[:, _DIGIT_OFFSETS], axis=1)
+        & byte_is(4, "-") & byte_is(7, "-") & (byte_is(10, " ") | byte_is(10, "T"))
+        & byte_is(13, ":") & byte_is(16, ":")
+    )
+    with_fraction = byte_is(19, ".") & np.all(is_digit[:, 20:26], axis=1)
+    utc_at_19 = byte_is(19, " ") & byte_is(20, "U") & byte_is(21, "T") & byte_is(22, "C")
+    utc_at_26 = byte_is(26, " ") & byte_is(27, "U") & byte_is(28, "T") & byte_is(29, "C")
+    shape &= (
+        (lengths == 19)
+        | ((lengths == 20) & byte_is(19, "Z"))
+        | ((lengths == 23) & utc_at_19)
+        | ((lengths == 26) & with_fraction)
+        | ((lengths == 27) & with_fraction & byte_is(26, "Z"))
+        | ((lengths == 30) & with_fraction & utc_at_26)
+    )
+
+    def number(*columns: int) -> np.ndarray:
+        value = digits[:, columns[0]].astype(np.int64)
+        for column in columns[1:]:
+            value = value * 10 + digits[:, column]
+        return value
+
+    year, month, day = number(0, 1, 2, 3), number(5, 6), number(8, 9)
+    hour, minute, second = number(11, 12), number(14, 15), number(17, 18)
+    fraction = np.where(lengths >= 26, number(20, 21, 22, 23, 24, 25), 0)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    safe_month = np.clip(month, 1, 12)
+    month_days = _DAYS_IN_MONTH[safe_month] + ((safe_month == 2) & leap)
+    shape &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    shape &= (hour <= 23) & (minute <= 59) & (second <= 59)
+
+    # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    y = year - (safe_month <= 2)
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * (safe_month + np.where(safe_month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second
+    return seconds * 1_000_000 + fraction, shape
