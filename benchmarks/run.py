@@ -486,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="S,M,L")
     parser.add_argument("--dialects", default="sqlite,postgresql")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--cold-runs", type=int, default=None, help="runs of cold_ingest (default --runs)")
+    parser.add_argument("--cold-runs", type=int, default=None,
+                        help="runs of cold_ingest (default --runs; 1 for L, whose cold load takes minutes)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.md")
@@ -543,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
                        "--runs", str(args.runs), "--result", str(result_path)]
             if args.cold_runs is not None:
                 command += ["--cold-runs", str(args.cold_runs)]
+            elif size.name == "L":
+                # One cold load of the 1.4 GB L history takes minutes per dialect: once is enough.
+                command += ["--cold-runs", "1"]
             if profile_phase:
                 command += ["--profile-phase", profile_phase]
             if size.name == "S" and dialect == "sqlite" and not profile_phase:

@@ -59,6 +59,9 @@ from storemon_pipeline.warehouse import Warehouse
 INBOX_SENSOR_INTERVAL_S = 15
 # Files still being written: write `name.csv.tmp` (or `.partial`) and rename to `name.csv` when done.
 IN_PROGRESS_SUFFIXES = (".tmp", ".partial")
+# Requests of one file's ingest before the sensor gives up on it (the file stays in the inbox, and
+# changing it or `storemon ingest` loads it).
+MAX_INGEST_ATTEMPTS = 3
 TRIGGER_TAG = "storemon/trigger"
 REPORT_KEY_TAG = "storemon/report_key"
 IN_FLIGHT_STATUSES = [
@@ -108,8 +111,10 @@ def runs_in_flight(instance, tags: dict[str, str]) -> list:
 class InboxCursor:
     """What the sensor remembers between ticks (JSON in Dagster's cursor).
 
-    seen:    name -> [size, mtime_ns, sha256, kind] of every file already requested for ingest (kind
-             "unknown" for a file of no known kind: never requested again while it stays unchanged).
+    seen:    name -> [size, mtime_ns, sha256, kind, attempts] of every file already requested for ingest
+             (kind "unknown" for a file of no known kind: never requested again while it stays unchanged;
+             a known file whose bytes are still not in the warehouse is requested again, up to
+             MAX_INGEST_ATTEMPTS times).
     pending: name -> [size, mtime_ns] seen on the previous tick, not yet known to be complete.
     last_report_key: the newest report key this sensor requested.
     report_due_after: the run_key of an ingest whose report has not been requested yet (a new hours or
@@ -195,8 +200,24 @@ def scan_inbox(inbox: Path, cursor: InboxCursor) -> tuple[list[InboxFile], list[
     return complete, waiting
 
 
-def ingest_run_request(files: list[InboxFile]) -> RunRequest:
-    identity = "\n".join(f"{f.path.name}:{f.size}:{f.sha256}" for f in files)
+def unloaded_files(inbox: Path, cursor: InboxCursor, loaded_sha256: set[str]) -> list[InboxFile]:
+    """Files already requested whose content is still not in the warehouse, under the attempt limit."""
+    retry = []
+    for name, entry in cursor.seen.items():
+        size, mtime_ns, sha256, kind = entry[:4]
+        attempts = entry[4] if len(entry) > 4 else 1
+        if kind == "unknown" or sha256 in loaded_sha256 or attempts >= MAX_INGEST_ATTEMPTS:
+            continue
+        retry.append(InboxFile(inbox / name, size, mtime_ns, sha256, kind))
+    return retry
+
+
+def ingest_run_request(files: list[InboxFile], cursor: InboxCursor | None = None) -> RunRequest:
+    def attempt(f: InboxFile) -> int:
+        entry = cursor.seen.get(f.path.name, []) if cursor else []
+        return entry[4] if len(entry) > 4 else 1
+
+    identity = "\n".join(f"{f.path.name}:{f.size}:{f.sha256}:{attempt(f)}" for f in files)
     run_key = "ingest:" + hashlib.sha256(identity.encode()).hexdigest()[:32]
     names = ", ".join(f.path.name for f in files)
     return RunRequest(
@@ -241,11 +262,18 @@ def inbox_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource,
             skip_reason=SkipReason(f"waiting for run {busy[0].run_id} to finish"), cursor=cursor.dump()
         )
 
+    loaded = set(warehouse.open().ingested_files()["sha256"])
+    # A file requested before whose bytes never reached the warehouse: its run died (killed, database
+    # down after the retries). Ask again, a bounded number of times, each with a fresh run_key.
+    changed = {f.path.name for f in new_files}
+    new_files += [f for f in unloaded_files(Path(files.inbox_dir), cursor, loaded) if f.path.name not in changed]
     if new_files:
         # The same bytes under a new name (a re-drop, a copy) were loaded once already: remember, skip.
-        loaded = set(warehouse.open().ingested_files()["sha256"])
         for f in new_files:
-            cursor.seen[f.path.name] = [f.size, f.mtime_ns, f.sha256, f.kind]
+            previous = cursor.seen.get(f.path.name)
+            retried = previous is not None and previous[2] == f.sha256
+            attempts = (previous[4] if len(previous) > 4 else 1) + 1 if retried else 1
+            cursor.seen[f.path.name] = [f.size, f.mtime_ns, f.sha256, f.kind, attempts]
         repeats = [f for f in new_files if f.sha256 in loaded]
         new_files = [f for f in new_files if f.sha256 not in loaded]
         if repeats:
@@ -255,7 +283,7 @@ def inbox_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource,
             if f.problem:
                 context.log.error(f"not an input file (never retried unless it changes): {f.problem}")
         context.log.info("ingest requested: " + ", ".join(f"{f.path.name} ({f.kind})" for f in new_files))
-        request = ingest_run_request(new_files)
+        request = ingest_run_request(new_files, cursor)
         if any(f.kind != "unknown" for f in new_files):
             cursor.report_due_after = request.run_key
         return SensorResult(run_requests=[request], cursor=cursor.dump())

@@ -88,7 +88,8 @@ def numpy_dtype_for(column_type: sa.types.TypeEngine) -> np.dtype:
 def encode_text_column(series: pd.Series) -> TextCodes:
     # sort=True: code order is Python's str order, which is also the order of both
     # dialects (byte-order collation), so sorting codes sorts the strings.
-    codes, distinct = pd.factorize(series, sort=True)
+    # Via an object ndarray: about 30 % faster than factorizing pandas' str array itself.
+    codes, distinct = pd.factorize(series.to_numpy(dtype=object), sort=True)
     values = np.array([value if isinstance(value, str) else str(value) for value in distinct], dtype=object)
     return TextCodes(codes.astype(np.int64, copy=False), values)
 
@@ -281,8 +282,11 @@ def _upsert_postgresql(
 
 def _sqlite_multirow_insert(
     conn: sa.Connection, table: sa.Table, names: list[str], n_rows: int, on_conflict: OnConflict | None
-) -> tuple[str, np.ndarray]:
-    """SQL of one INSERT of n_rows rows, and for each of its `?` the (row * len(names) + column) it takes."""
+) -> tuple[str, np.ndarray | None]:
+    """SQL of one INSERT of n_rows rows, and for each of its `?` the (row * len(names) + column) it takes.
+
+    The positions are None when they are simply 0, 1, 2, ... (parameters in row-major order).
+    """
     rows = [{name: sa.bindparam(f"r{row}c{column}") for column, name in enumerate(names)} for row in range(n_rows)]
     statement = sqlite.insert(table).values(rows)
     if on_conflict is not None:
@@ -292,6 +296,8 @@ def _sqlite_multirow_insert(
     for key in compiled.positiontup:
         row, column = key[1:].split("c")
         flat_positions.append(int(row) * len(names) + int(column))
+    if flat_positions == list(range(len(flat_positions))):
+        return compiled.string, None  # row-major already: no reordering copy per statement
     return compiled.string, np.asarray(flat_positions)
 
 
@@ -312,7 +318,7 @@ def _executemany_insert_sqlite(conn: sa.Connection, frame: EncodedFrame, on_conf
         else:
             per_column_values.append(column)
 
-    statements: dict[int, tuple[str, np.ndarray]] = {}
+    statements: dict[int, tuple[str, np.ndarray | None]] = {}
     with raw_cursor(conn, f"multi-row insert into {frame.table.name}") as cursor:
         for batch_start in range(0, frame.n_rows, SQLITE_BATCH_ROWS):
             batch = slice(batch_start, batch_start + SQLITE_BATCH_ROWS)
@@ -334,7 +340,9 @@ def _executemany_insert_sqlite(conn: sa.Connection, frame: EncodedFrame, on_conf
                     )
                 sql, flat_positions = statements[n_statement_rows]
                 per_statement = batch_values[start:stop].reshape(-1, n_statement_rows * len(names))
-                cursor.executemany(sql, per_statement[:, flat_positions].tolist())
+                if flat_positions is not None:
+                    per_statement = per_statement[:, flat_positions]
+                cursor.executemany(sql, per_statement.tolist())
 
 
 # -- PostgreSQL writes --------------------------------------------------------------
