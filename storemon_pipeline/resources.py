@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from storemon_pipeline.warehouse import Warehouse
@@ -51,6 +51,14 @@ class WarehouseResource(ConfigurableResource):
 
     def open(self) -> Warehouse:
         return _warehouse_for(self.database_url)
+
+
+def warehouse_from_env() -> WarehouseResource:
+    """The warehouse the code location uses; an EnvVar when set, so Dagster's UI shows the
+    variable's name on the resource page, never a password inside the URL."""
+    if os.getenv("STOREMON_DATABASE_URL"):
+        return WarehouseResource(database_url=EnvVar("STOREMON_DATABASE_URL"))
+    return WarehouseResource()
 
 
 class StoremonFiles(ConfigurableResource):
