@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 SQLITE_BATCH_ROWS = 100_000
 SQLITE_ROWS_PER_INSERT = 1_000
@@ -137,7 +137,7 @@ def encode_frame(table: sa.Table, frame: pd.DataFrame, column_names: Sequence[st
     return EncodedFrame(table, columns, len(frame))
 
 
-# Turns a dialect INSERT (sqlite.insert / postgresql.insert) into an upsert.
+# Turns SQLite's dialect INSERT into an upsert.
 OnConflict = Callable[[Any], Any]
 
 
@@ -165,13 +165,6 @@ def raw_cursor(conn: sa.Connection, purpose: str) -> Iterator[Any]:
         cursor.close()
 
 
-def skip_on_conflict(conflict_columns: Sequence[str]) -> OnConflict:
-    def insert_missing(insert_stmt):
-        return insert_stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
-
-    return insert_missing
-
-
 def _replace_on_conflict(key_columns: Sequence[str], update_columns: Sequence[str]) -> OnConflict:
     def upsert(insert_stmt):
         excluded = insert_stmt.excluded
@@ -186,19 +179,16 @@ def _replace_on_conflict(key_columns: Sequence[str], update_columns: Sequence[st
     return upsert
 
 
-def bulk_insert(conn: sa.Connection, frame: EncodedFrame, *, on_conflict: OnConflict | None = None) -> None:
-    """Insert every row of `frame` in the connection's transaction (`on_conflict`: see skip_on_conflict)."""
+def bulk_insert(conn: sa.Connection, frame: EncodedFrame) -> None:
+    """Insert every row of `frame` in the connection's transaction."""
     if frame.n_rows == 0:
         return
     dialect_name = conn.dialect.name
     if dialect_name == "postgresql":
         with _staged_postgresql(conn, frame) as incoming:
-            statement = postgresql.insert(frame.table).from_select(list(frame.columns), incoming)
-            if on_conflict is not None:
-                statement = on_conflict(statement)
-            conn.execute(statement)
+            conn.execute(sa.insert(frame.table).from_select(list(frame.columns), incoming))
     elif dialect_name == "sqlite":
-        _executemany_insert_sqlite(conn, frame, on_conflict)
+        _executemany_insert_sqlite(conn, frame, None)
     else:
         raise NotImplementedError(f"bulk insert for dialect {dialect_name}")
 

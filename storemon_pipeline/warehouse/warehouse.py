@@ -25,7 +25,6 @@ from storemon_pipeline.warehouse.bulk import (
     encode_text_column,
     lock_table_for_writing,
     read_frame,
-    skip_on_conflict,
 )
 from storemon_pipeline.warehouse.engine import (
     WRITE_TRANSACTION_OPTION,
@@ -396,8 +395,8 @@ def _last_ping_per_key_sorted(rows: pd.DataFrame) -> _PingBatch:
 
 
 def _upsert_pings(conn: sa.Connection, batch: _PingBatch) -> None:
-    # Locked before ping_stores is touched: two ingests each adding a store the other
-    # also adds would otherwise wait for each other there (a deadlock).
+    # Taken before ping_stores is written: concurrent pings ingests queue here instead
+    # of each waiting on a store the other has just added (a deadlock).
     lock_table_for_writing(conn, tables.pings)
     store_key_by_code = _register_ping_stores(conn, batch)
     keyed_pings = EncodedFrame(
@@ -412,50 +411,40 @@ def _upsert_pings(conn: sa.Connection, batch: _PingBatch) -> None:
 
 
 def _register_ping_stores(conn: sa.Connection, batch: _PingBatch) -> np.ndarray:
-    """Give the batch's new stores a key, move first_ts_us earlier where needed; store_key per code."""
+    """Key the batch's new stores, move first_ts_us earlier where the batch goes back further; store_key per code."""
     ping_stores = tables.ping_stores
-    n_codes = len(batch.store_ids.values)
-    first_ts_us_by_code = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)
+    no_ping_us = np.iinfo(np.int64).max
+    first_ts_us_by_code = np.full(len(batch.store_ids.values), no_ping_us, dtype=np.int64)
     np.minimum.at(first_ts_us_by_code, batch.store_ids.codes, batch.ts_us)
-    in_batch = first_ts_us_by_code < np.iinfo(np.int64).max
 
     known = read_frame(conn, sa.select(*(ping_stores.c[name] for name in _PING_STORE_DTYPES)), _PING_STORE_DTYPES)
     known_row_by_code = pd.Index(known["store_id"]).get_indexer(batch.store_ids.values)
-    is_new = in_batch & (known_row_by_code < 0)
-    new_stores = pd.DataFrame(
-        {"store_id": batch.store_ids.values[is_new], "first_ts_us": first_ts_us_by_code[is_new]}
-    )
-    # Insert only unknown stores (an upsert of all would spend a sequence value per
-    # known store on every ingest on PostgreSQL); a store a concurrent ingest has
-    # just added is skipped, and its key is read back below.
-    bulk_insert(
-        conn,
-        encode_frame(ping_stores, new_stores, ["store_id", "first_ts_us"]),
-        on_conflict=skip_on_conflict(["store_id"]),
-    )
-    is_known = in_batch & (known_row_by_code >= 0)
-    known_first_ts_us = known["first_ts_us"].to_numpy()[known_row_by_code[is_known]]
-    earlier = first_ts_us_by_code[is_known] < known_first_ts_us
-    if earlier.any():
-        conn.execute(
-            sa.update(ping_stores)
-            .where(ping_stores.c.store_key == sa.bindparam("key"))
-            .values(first_ts_us=sa.bindparam("earlier_first_ts_us")),
-            [
-                {"key": int(key), "earlier_first_ts_us": int(ts)}
-                for key, ts in zip(
-                    known["store_key"].to_numpy()[known_row_by_code[is_known]][earlier],
-                    first_ts_us_by_code[is_known][earlier],
-                )
-            ],
+    is_known = known_row_by_code >= 0
+    stored_first_ts_us = np.full(len(known_row_by_code), no_ping_us, dtype=np.int64)
+    stored_first_ts_us[is_known] = known["first_ts_us"].to_numpy()[known_row_by_code[is_known]]
+    # New stores, and known ones whose first ping this batch moves earlier; the rest
+    # are not written (on PostgreSQL only rows actually inserted take a key from the sequence).
+    needs_write = first_ts_us_by_code < stored_first_ts_us
+    if needs_write.any():
+        changed = pd.DataFrame(
+            {"store_id": batch.store_ids.values[needs_write], "first_ts_us": first_ts_us_by_code[needs_write]}
         )
-    if is_new.any():
-        known = read_frame(
-            conn, sa.select(*(ping_stores.c[name] for name in _PING_STORE_DTYPES)), _PING_STORE_DTYPES
+        bulk_upsert(
+            conn,
+            encode_frame(ping_stores, changed, ["store_id", "first_ts_us"]),
+            key_columns=["store_id"],
+            update_columns=["first_ts_us"],
         )
-    store_key_by_code = known["store_key"].to_numpy()[pd.Index(known["store_id"]).get_indexer(batch.store_ids.values)]
-    # Codes of stores that lost all their rows to dedup were never registered; no row uses them.
-    return np.where(in_batch, store_key_by_code, -1).astype(np.int32)
+        if not is_known[needs_write].all():
+            known = read_frame(
+                conn, sa.select(*(ping_stores.c[name] for name in _PING_STORE_DTYPES)), _PING_STORE_DTYPES
+            )
+            known_row_by_code = pd.Index(known["store_id"]).get_indexer(batch.store_ids.values)
+    # A code without rows in the batch has no key (-1); no ping row uses it.
+    store_key_by_code = np.full(len(known_row_by_code), -1, dtype=np.int32)
+    is_known = known_row_by_code >= 0
+    store_key_by_code[is_known] = known["store_key"].to_numpy()[known_row_by_code[is_known]]
+    return store_key_by_code
 
 
 def _pings_by_store(keyed: pd.DataFrame, ping_stores: pd.DataFrame) -> pd.DataFrame:
