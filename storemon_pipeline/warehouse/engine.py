@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -56,7 +57,7 @@ def _create_sqlite_engine(parsed_url: sa.URL) -> sa.Engine:
         # WAL: readers never block the single writer, so a report can be read while
         # another process ingests; NORMAL sync is crash-safe in WAL mode (a power loss
         # may lose the last commits, never corrupt the file).
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_SIZE_KIB}")
         cursor.close()
@@ -69,6 +70,21 @@ def _create_sqlite_engine(parsed_url: sa.URL) -> sa.Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    # Two processes opening a new file at once race to convert it to WAL; SQLite can
+    # answer the loser "database is locked" without calling the busy handler, so the
+    # wait that busy_timeout would give is done here.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _create_postgresql_engine(parsed_url: sa.URL) -> sa.Engine:
