@@ -33,6 +33,7 @@ import pandas as pd
 
 from storemon_pipeline.core.business_time import business_intervals_utc
 from storemon_pipeline.core.clock import US_PER_DAY, US_PER_HOUR, US_PER_S
+from storemon_pipeline.core.report import REPORT_COLUMNS
 from storemon_pipeline.core.schedules import DEFAULT_ZONE, normalize_schedules
 
 US_PER_WEEK = 7 * US_PER_DAY
@@ -41,15 +42,8 @@ SECONDS_PER_DAY = 86_400
 PINGS_HEADER = ["store_id", "status", "timestamp_utc"]
 BUSINESS_HOURS_HEADER = ["store_id", "dayOfWeek", "start_time_local", "end_time_local"]
 TIMEZONES_HEADER = ["store_id", "timezone_str"]
-TRUTH_COLUMNS = [
-    "store_id",
-    "uptime_last_hour",
-    "uptime_last_day",
-    "uptime_last_week",
-    "downtime_last_hour",
-    "downtime_last_day",
-    "downtime_last_week",
-]
+# The truth is the report's shape, so the two compare column by column.
+TRUTH_COLUMNS = REPORT_COLUMNS
 BUSINESS_TIME_COLUMNS = ["store_id", "business_last_hour", "business_last_day", "business_last_week"]
 # (window name, window length, seconds per reported unit): the hour is
 # reported in minutes, day and week in hours, as the report does.

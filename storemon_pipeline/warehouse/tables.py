@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from storemon_pipeline.core.report import REPORT_COLUMNS
+
 # Byte-order collation on PostgreSQL so ORDER BY store_id agrees with Python's str
 # ordering and with SQLite's default BINARY collation (a locale collation would sort
 # 'a-2' and 'a2' differently on the two dialects, and is slower).
@@ -123,14 +125,7 @@ status_segments = sa.Table(
     sa.Index(None, "as_of_us", "store_id", "start_us"),
 )
 
-REPORT_VALUE_COLUMNS = (
-    "uptime_last_hour",
-    "uptime_last_day",
-    "uptime_last_week",
-    "downtime_last_hour",
-    "downtime_last_day",
-    "downtime_last_week",
-)
+REPORT_VALUE_COLUMNS = tuple(REPORT_COLUMNS[1:])
 
 store_report = sa.Table(
     "store_report",
