@@ -153,7 +153,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)],
         [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
     ]
-    children = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
+    # A shell starting us in the background leaves SIGINT ignored, and children inherit that
+    # (`dagster dev` then ignores Ctrl-C and our SIGINT). Restore it, here and in each child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    children = [
+        subprocess.Popen(c, env=env, start_new_session=True, preexec_fn=default_sigint) for c in commands
+    ]
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}   report API: http://{args.host}:{args.api_port}/docs")
 
     def stop(*_):
