@@ -424,7 +424,7 @@ class ReportService:
             raise WarehouseDown(str(error)) from None
 
     def latest_report_key(self) -> str | None:
-        from storemon_pipeline.automation import latest_report_partition_key
+        from storemon_pipeline.partitions import latest_report_partition_key
         from storemon_pipeline.warehouse import WarehouseUnavailable
 
         try:

@@ -49,12 +49,11 @@ from dagster import (
 from pydantic import Field
 
 from storemon_pipeline.assets import normalized_schedules, raw_assets, status_segments, store_report
-from storemon_pipeline.core.clock import as_of_from_partition_key, latest_report_as_of_us, parse_instant_us, partition_key
+from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
 from storemon_pipeline.core.inputs import UnknownFileKind, file_sha256, peek_kind
 from storemon_pipeline.jobs import ingest_job
-from storemon_pipeline.partitions import report_partitions
+from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
-from storemon_pipeline.warehouse import Warehouse
 
 INBOX_SENSOR_INTERVAL_S = 15
 # Files still being written: write `name.csv.tmp` (or `.partial`) and rename to `name.csv` when done.
@@ -72,12 +71,6 @@ IN_FLIGHT_STATUSES = [
     DagsterRunStatus.CANCELING,
 ]
 STORE_REPORT_KEY = AssetKey("store_report")
-
-
-def latest_report_partition_key(warehouse: Warehouse) -> str | None:
-    """The partition key of the latest report (newest ping rounded up to the second), None with no pings."""
-    latest_us = warehouse.latest_ping_us()
-    return None if latest_us is None else partition_key(latest_report_as_of_us(latest_us))
 
 
 # The report from what the warehouse holds: no file scan, so the schedule and the sensor's report
@@ -356,8 +349,7 @@ def resolve_report_key(context: OpExecutionContext, config: ReportRequestConfig,
             raise ValueError("no pings in the warehouse: load data first (drop CSVs into the inbox)")
     else:
         # parse_instant_us raises a one-line ValueError for anything that is not an instant.
-        key = partition_key(-(-parse_instant_us(config.as_of) // 1_000_000) * 1_000_000)
-    as_of_from_partition_key(key)
+        key = partition_key(whole_second_at_or_after_us(parse_instant_us(config.as_of)))
     if not context.instance.has_dynamic_partition(report_partitions.name, key):
         context.instance.add_dynamic_partitions(report_partitions.name, [key])
     context.instance.add_run_tags(context.run_id, {REPORT_KEY_TAG: key})

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from storemon_pipeline.core.clock import latest_report_as_of_us, parse_instant_us, partition_key
+from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
 from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, peek_kind
 
 
@@ -113,20 +113,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = csv_files(args.data_dir)
     if not any(_is_pings(p) for p in paths):
         raise UserError(f"no pings file in {args.data_dir} (a CSV with header store_id,status,timestamp_utc)")
-    as_of_us = None
+    key = None
     if args.as_of:
         try:
-            as_of_us = parse_instant_us(args.as_of)
+            key = partition_key(whole_second_at_or_after_us(parse_instant_us(args.as_of)))
         except ValueError as exc:
             raise UserError(f"--as-of: {exc}") from None
 
     resources, _, _ = ingest_folder(args.data_dir, args.database_url)
-    if as_of_us is None:
-        latest_us = open_warehouse(resources).latest_ping_us()
-        if latest_us is None:
+    if key is None:
+        from storemon_pipeline.partitions import latest_report_partition_key
+
+        key = latest_report_partition_key(open_warehouse(resources))
+        if key is None:
             raise UserError(f"no valid pings in {args.data_dir}")
-        as_of_us = latest_report_as_of_us(latest_us)
-    key = partition_key(as_of_us)
     materialize_in_process([normalized_schedules, status_segments, store_report], resources, partition_key=key)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(resources["files"].report_path(key), args.out)

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storemon_pipeline.api import PARTITION_TAG, REPORT_JOB, DagsterClient, create_app
-from storemon_pipeline.automation import latest_report_partition_key
+from storemon_pipeline.partitions import latest_report_partition_key
 from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
 from storemon_pipeline.warehouse import Warehouse
 from storemon_pipeline_tests.stack import closed_port, dagster_stack, wait_for_report  # noqa: F401 (fixture)

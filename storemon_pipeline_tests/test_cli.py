@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,15 @@ def test_ingest_prints_rows_per_file(tmp_path, sqlite_url):
     again = run_cli("ingest", "--data-dir", str(SAMPLE_DATA_DIR), "--database-url", sqlite_url)
     assert again.returncode == 0
     assert again.stdout == done.stdout  # the same file twice changes nothing
+
+
+def test_a_fractional_as_of_reports_at_the_next_whole_second(tmp_path, sqlite_url):
+    # Report instants are whole seconds, rounded up as the latest report's is (SPEC "The clock"):
+    # --as-of 2023-03-14T11:59:59.250Z is the partition 2023-03-14T12:00:00Z, the same one the
+    # request_report job picks for that instant.
+    out = tmp_path / "r.csv"
+    assert main(["report", "--data-dir", str(SAMPLE_DATA_DIR), "--out", str(out), "--database-url", sqlite_url,
+                 "--as-of", "2023-03-14T11:59:59.250Z"]) == 0
+    reports = Path(os.environ["STOREMON_HOME"]) / "var" / "reports"
+    assert (reports / "report_2023-03-14T12:00:00Z.csv").read_bytes() == out.read_bytes()
+

@@ -15,8 +15,8 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, RetryPolicy, asset
 from pydantic import Field
 
-from storemon_pipeline.core.clock import latest_report_as_of_us, partition_key
 from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS, TIMEZONES, UnknownFileKind, parse_csv_file, peek_kind
+from storemon_pipeline.partitions import latest_report_partition_key
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import IngestResult, Warehouse
 
@@ -122,9 +122,9 @@ def _raw_asset(kind: str, name: str, description: str):
         }
         if kind == PINGS:
             metadata["unrecognised_files"] = MetadataValue.json(outcome.unrecognised)
-            latest_ping_us = warehouse.open().latest_ping_us()
-            if latest_ping_us is not None:
-                metadata["latest_report_as_of"] = partition_key(latest_report_as_of_us(latest_ping_us))
+            latest_key = latest_report_partition_key(warehouse.open())
+            if latest_key is not None:
+                metadata["latest_report_as_of"] = latest_key
         return MaterializeResult(metadata=metadata)
 
     return _load

@@ -18,9 +18,14 @@ WINDOW_SPANS_US = {"hour": US_PER_HOUR, "day": US_PER_DAY, "week": 7 * US_PER_DA
 PARTITION_KEY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+def whole_second_at_or_after_us(instant_us: int) -> int:
+    """Report instants are whole seconds (their partition keys have no fraction)."""
+    return -(-instant_us // US_PER_S) * US_PER_S
+
+
 def latest_report_as_of_us(latest_ping_us: int) -> int:
     """The greatest ping timestamp rounded up to the whole second."""
-    return -(-latest_ping_us // US_PER_S) * US_PER_S
+    return whole_second_at_or_after_us(latest_ping_us)
 
 
 def partition_key(as_of_us: int) -> str:
