@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
+from PIL import Image
 
-from storemon_pipeline.assets import all_assets
+from storemon_pipeline.assets import all_assets, charts, normalized_schedules
+from storemon_pipeline.assets.charts import uptime_histogram_png
 from storemon_pipeline.core.clock import as_of_from_partition_key
+from storemon_pipeline.core.inputs import parse_csv_bytes
 from storemon_pipeline.core.report import REPORT_COLUMNS, report_csv
 from storemon_pipeline.definitions import defs
 from storemon_pipeline.partitions import report_partitions
@@ -94,6 +100,50 @@ def test_segments_fail_clearly_when_schedules_are_stale(sqlite_url, tmp_path):
     assert not result.success
     failure = [e for e in result.all_events if e.is_step_failure][0]
     assert "materialize normalized_schedules first" in failure.step_failure_data.error.message
+
+
+def test_normalized_schedules_are_rebuilt_only_when_their_inputs_change(database_url, tmp_path):
+    instance = DagsterInstance.ephemeral()
+    resources = resources_for(database_url, tmp_path)
+
+    def schedules_materialization(result):
+        return result.asset_materializations_for_node("normalized_schedules")[0]
+
+    first = schedules_materialization(run_report_job(instance, SAMPLE_AS_OF, resources))
+    second = schedules_materialization(run_report_job(instance, EARLIER_AS_OF, resources))
+    assert first.metadata["rebuilt"].value is True and second.metadata["rebuilt"].value is False
+    assert second.metadata["rows"].value == first.metadata["rows"].value > 0
+    version = first.tags["dagster/data_version"]
+    assert second.tags["dagster/data_version"] == version
+
+    # A new hours file (a store that was open 24x7 gets hours) is picked up by the next build.
+    warehouse = _warehouse_for(database_url)
+    store_id = warehouse.read_normalized_schedules()["store_id"].iloc[0]
+    hours = f"store_id,dayOfWeek,start_time_local,end_time_local\n{store_id},2,09:00,10:00\n".encode()
+    warehouse.ingest(parse_csv_bytes(hours, "new_hours.csv", 2**62), 2**62)
+    third = schedules_materialization(
+        materialize([normalized_schedules], resources=resources, instance=instance)
+    )
+    assert third.metadata["rebuilt"].value is True and third.tags["dagster/data_version"] != version
+    rows = warehouse.read_normalized_schedules()
+    assert rows.loc[rows["store_id"] == store_id, ["day_of_week", "start_s", "end_s"]].values.tolist() == [
+        [2, 9 * 3600, 10 * 3600]
+    ]
+
+
+def test_uptime_histogram_bars_follow_the_counts():
+    share_percent = np.array([100.0] * 30 + [2.0] * 10)  # 30 stores in the top bucket, 10 in the first
+    image = Image.open(io.BytesIO(uptime_histogram_png(share_percent, "title"))).convert("RGB")
+    assert image.size == (charts.WIDTH, charts.HEIGHT)
+    bucket_width = (charts.RIGHT - charts.LEFT) / 20
+
+    def bar_height(bucket: int) -> int:
+        x = int(charts.LEFT + (bucket + 0.5) * bucket_width)
+        return sum(image.getpixel((x, y)) == charts.BAR_COLOR for y in range(charts.TOP, charts.BOTTOM + 1))
+
+    top, first, empty = bar_height(19), bar_height(0), bar_height(10)
+    assert empty == 0 and top > 0
+    assert first / top == pytest.approx(10 / 30, abs=0.03)
 
 
 @pytest.mark.parametrize("key", ["2023-03-14 12:00:00", "latest", "../../etc/passwd"])

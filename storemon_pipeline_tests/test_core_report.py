@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,6 +96,16 @@ def test_report_csv_text_is_fixed_two_decimals():
         "s0,0.00,0.00,0.00,60.00,24.00,168.00\n"
         "s1,20.00,23.33,167.33,40.00,0.67,0.67\n"
     )
+
+
+def test_report_csv_quotes_odd_store_ids_as_pandas_does():
+    odd_ids = ["a,b", 'q"x', "line\nbreak", "cr\rhere", " spaced ", "", "plain", "é"]
+    report = pd.DataFrame(
+        {"store_id": odd_ids, **{name: np.linspace(0, 1e6, len(odd_ids)) + 0.005 for name in REPORT_COLUMNS[1:]}}
+    )
+    reference = report[REPORT_COLUMNS].to_csv(index=False, float_format="%.2f", lineterminator="\n")
+    assert report_csv(report) == reference
+    assert '"a,b"' in reference and '"q""x"' in reference
 
 
 def test_stores_sorted_and_stores_without_pings_appear():

@@ -21,6 +21,7 @@ from storemon_pipeline.core.inputs import ParsedFile
 from storemon_pipeline.warehouse import IngestResult, Warehouse, WarehouseUnavailable
 from storemon_pipeline.warehouse import warehouse as warehouse_module
 from storemon_pipeline.warehouse.tables import REPORT_VALUE_COLUMNS
+from storemon_pipeline.warehouse.warehouse import DerivedBuild
 
 HOUR_US = 3_600_000_000
 T0_US = 1_674_000_000_000_000  # 2023-01-18
@@ -137,6 +138,9 @@ def assert_dtypes(frame: pd.DataFrame, expected: dict[str, object]) -> None:
     for name, dtype in expected.items():
         if dtype == "str":
             assert pd.api.types.is_string_dtype(frame[name].dtype), (name, frame[name].dtype)
+        elif dtype == "category of str":
+            assert isinstance(frame[name].dtype, pd.CategoricalDtype), (name, frame[name].dtype)
+            assert pd.api.types.is_string_dtype(frame[name].cat.categories.dtype), (name, frame[name].dtype)
         else:
             assert frame[name].dtype == np.dtype(dtype), (name, frame[name].dtype)
 
@@ -174,7 +178,7 @@ def test_pings_round_trip(warehouse):
 
     assert result == IngestResult("pings.csv", "pings", parsed.sha256, 3, 1, False)
     frame = warehouse.read_pings(*EVERYTHING)
-    assert_dtypes(frame, {"store_id": "str", "ts_us": np.int64, "active": np.bool_})
+    assert_dtypes(frame, {"store_id": "category of str", "ts_us": np.int64, "active": np.bool_})
     assert pings_of(warehouse) == [("s1", T0_US + 1, True), ("s1", T0_US + 3, False), ("s2", T0_US + 5, True)]
     assert warehouse.latest_ping_us() == T0_US + 5
     files = warehouse.ingested_files()
@@ -204,7 +208,7 @@ def test_pings_round_trip(warehouse):
 def test_empty_warehouse_reads(warehouse):
     assert warehouse.latest_ping_us() is None
     assert warehouse.report_store_ids(T0_US) == []
-    assert_dtypes(warehouse.read_pings(*EVERYTHING), {"store_id": "str", "ts_us": np.int64, "active": np.bool_})
+    assert_dtypes(warehouse.read_pings(*EVERYTHING), {"store_id": "category of str", "ts_us": np.int64, "active": np.bool_})
     assert_dtypes(
         warehouse.read_business_hours(),
         {"store_id": "str", "day_of_week": np.int8, "start_s": np.int32, "end_s": np.int32},
@@ -474,7 +478,7 @@ def test_read_pings_window_bounds_are_inclusive(warehouse):
     assert [ts for _, ts, _ in pings_of(warehouse, T0_US + 10, T0_US + 10)] == [T0_US + 10]
     empty = warehouse.read_pings(T0_US + 21, T0_US + 29)
     assert empty.empty
-    assert_dtypes(empty, {"store_id": "str", "ts_us": np.int64, "active": np.bool_})
+    assert_dtypes(empty, {"store_id": "category of str", "ts_us": np.int64, "active": np.bool_})
 
 
 def test_read_pings_window_is_a_range_scan_of_the_ts_key(warehouse):
@@ -560,19 +564,41 @@ def test_nul_characters_are_kept_by_sqlite_and_dropped_by_postgresql(warehouse, 
 # -- derived tables ---------------------------------------------------------------------
 
 
-def test_normalized_schedules_are_replaced_whole(warehouse):
+def test_normalized_schedules_are_replaced_whole_with_their_build(warehouse):
+    assert warehouse.normalized_schedules_build() is None
     first = pd.DataFrame(
         {"store_id": ["b", "a"], "timezone": ["UTC", "Asia/Kolkata"], "day_of_week": [1, 0], "start_s": [0, 3600], "end_s": [86400, 100_000]}
     )
-    warehouse.write_normalized_schedules(first)
+    warehouse.write_normalized_schedules(first, version="v1", summary={"rows": 2, "findings": {"x": [1]}})
     read = warehouse.read_normalized_schedules()
     assert_dtypes(
         read,
         {"store_id": "str", "timezone": "str", "day_of_week": np.int8, "start_s": np.int32, "end_s": np.int32},
     )
     assert read.values.tolist() == [["a", "Asia/Kolkata", 0, 3600, 100000], ["b", "UTC", 1, 0, 86400]]
-    warehouse.write_normalized_schedules(first.iloc[:1])
+    assert warehouse.normalized_schedules_build() == DerivedBuild("v1", {"rows": 2, "findings": {"x": [1]}})
+    warehouse.write_normalized_schedules(first.iloc[:1], version="v2", summary={"rows": 1})
     assert warehouse.read_normalized_schedules()["store_id"].tolist() == ["b"]
+    assert warehouse.normalized_schedules_build() == DerivedBuild("v2", {"rows": 1})
+
+
+def test_schedule_inputs_version_moves_with_hours_zones_and_new_stores_only(warehouse):
+    versions = [warehouse.schedule_inputs_version()]
+
+    def changed() -> bool:
+        versions.append(warehouse.schedule_inputs_version())
+        return versions[-1] != versions[-2]
+
+    warehouse.ingest(pings_file([("s1", T0_US, True)], file_name="p1.csv"), T0_US)
+    assert changed()  # a new store: it needs its 24x7 schedule
+    warehouse.ingest(pings_file([("s1", T0_US + HOUR_US, False)], file_name="p2.csv"), T0_US)
+    assert not changed()  # more pings of a known store
+    warehouse.ingest(hours_file([("s1", 0, 0, 3600)]), T0_US)
+    assert changed()
+    warehouse.ingest(timezones_file([("s1", "UTC")]), T0_US)
+    assert changed()
+    warehouse.ingest(timezones_file([("s1", "UTC")]), T0_US)  # the same bytes: nothing loaded
+    assert not changed()
 
 
 def test_status_segments_replace_only_their_partition(warehouse):

@@ -31,21 +31,14 @@ from dagster import (
 
 from storemon_pipeline.assets.raw import raw_business_hours, raw_pings, raw_timezones
 from storemon_pipeline.assets.report import store_report
-from storemon_pipeline.assets.schedules import normalized_schedules
+from storemon_pipeline.assets.schedules import FINDINGS_LISTED, normalized_schedules
 from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
-from storemon_pipeline.core.inputs import known_zone_names
-from storemon_pipeline.core.quality import (
-    REJECTED_SHARE_ERROR,
-    overlapping_hours,
-    rejected_share_by_file,
-    stores_over_downtime,
-    stores_without_valid_zone,
-    zero_length_hours,
-)
+from storemon_pipeline.core.quality import REJECTED_SHARE_ERROR, rejected_share_by_file, stores_over_downtime
 from storemon_pipeline.partitions import report_partitions
 from storemon_pipeline.resources import WarehouseResource
 
-LISTED = 20
+# One length for every list a check shows (the schedule findings are stored with as many).
+LISTED = FINDINGS_LISTED
 FRESHNESS_LIMIT_US = 2 * US_PER_HOUR
 DEFAULT_DOWNTIME_ALERT_HOURS = 2.0
 
@@ -55,14 +48,16 @@ def downtime_alert_hours() -> float:
     return float(os.getenv("STOREMON_DOWNTIME_ALERT_HOURS") or DEFAULT_DOWNTIME_ALERT_HOURS)
 
 
-def markdown_table(frame: pd.DataFrame, limit: int = LISTED) -> str:
+def markdown_table(frame: pd.DataFrame, limit: int = LISTED, total: int | None = None) -> str:
+    """The first `limit` rows; `total` is the number of cases when `frame` holds only the first ones."""
     if frame.empty:
         return "(none)"
     shown = frame.head(limit)
     lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + " --- |" * len(shown.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    if len(frame) > limit:
-        lines.append(f"\n… and {len(frame) - limit} more")
+    total = len(frame) if total is None else total
+    if total > len(shown):
+        lines.append(f"\n… and {total - len(shown)} more")
     return "\n".join(lines)
 
 
@@ -148,26 +143,36 @@ def files_recognised(context: AssetCheckExecutionContext) -> AssetCheckResult:
 # -- schedules ------------------------------------------------------------------------------------
 
 
+def schedule_findings_or_none(warehouse: WarehouseResource) -> dict | None:
+    """The findings stored with the last normalized_schedules build (computed once per build, not per check)."""
+    built = warehouse.open().normalized_schedules_build()
+    return None if built is None else built.summary["findings"]
+
+
+NOT_BUILT = AssetCheckResult(
+    passed=False, severity=AssetCheckSeverity.WARN, description="normalized_schedules has not been built yet"
+)
+
+
 @asset_check(
     asset=normalized_schedules,
     blocking=False,
     description="Stores with no time zone, or only an unknown zone name: their hours are read in America/Chicago.",
 )
 def zones_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-    store = warehouse.open()
-    store_ids = store.read_normalized_schedules()["store_id"].unique()
-    missing = stores_without_valid_zone(store_ids, store.read_timezones(), known_zone_names())
-    rejected = store.read_rejected()
-    unknown_zone_rows = int(rejected["reason"].str.startswith("unknown zone name").sum())
+    findings = schedule_findings_or_none(warehouse)
+    if findings is None:
+        return NOT_BUILT
+    missing = findings["stores_without_valid_zone"]
     return AssetCheckResult(
         passed=not missing,
         severity=AssetCheckSeverity.WARN,
-        description=f"{len(missing)} of {len(store_ids)} stores have no valid zone (America/Chicago assumed)",
+        description=f"{missing} of {findings['stores']} stores have no valid zone (America/Chicago assumed)",
         metadata={
-            "stores_without_valid_zone": len(missing),
-            "stores": len(store_ids),
-            "rows_rejected_for_unknown_zone": unknown_zone_rows,
-            "examples": MetadataValue.md(", ".join(missing[:LISTED]) or "(none)"),
+            "stores_without_valid_zone": missing,
+            "stores": findings["stores"],
+            "rows_rejected_for_unknown_zone": findings["rows_rejected_for_unknown_zone"],
+            "examples": MetadataValue.md(", ".join(findings["stores_without_valid_zone_examples"]) or "(none)"),
         },
     )
 
@@ -178,20 +183,26 @@ def zones_valid(context: AssetCheckExecutionContext, warehouse: WarehouseResourc
     description="A store's weekly openings that overlap each other, or rows with start = end (which SPEC reads as 24 h).",
 )
 def business_hours_sane(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-    store = warehouse.open()
-    overlaps = overlapping_hours(store.read_normalized_schedules())
-    zero = zero_length_hours(store.read_business_hours())
-    stores = sorted(set(overlaps["store_id"]) | set(zero["store_id"]))
+    findings = schedule_findings_or_none(warehouse)
+    if findings is None:
+        return NOT_BUILT
+    overlaps, zero, stores = (
+        findings["overlapping_openings"], findings["start_equals_end_rows"], findings["stores_with_odd_hours"]
+    )
     return AssetCheckResult(
         passed=not stores,
         severity=AssetCheckSeverity.WARN,
-        description=f"{len(overlaps)} overlapping openings, {len(zero)} rows with start = end, in {len(stores)} stores",
+        description=f"{overlaps} overlapping openings, {zero} rows with start = end, in {stores} stores",
         metadata={
-            "overlapping_openings": len(overlaps),
-            "start_equals_end_rows": len(zero),
-            "stores_affected": len(stores),
-            "overlaps": MetadataValue.md(markdown_table(overlaps)),
-            "start_equals_end": MetadataValue.md(markdown_table(zero)),
+            "overlapping_openings": overlaps,
+            "start_equals_end_rows": zero,
+            "stores_affected": stores,
+            "overlaps": MetadataValue.md(
+                markdown_table(pd.DataFrame(findings["overlapping_openings_examples"]), total=overlaps)
+            ),
+            "start_equals_end": MetadataValue.md(
+                markdown_table(pd.DataFrame(findings["start_equals_end_examples"]), total=zero)
+            ),
         },
     )
 

@@ -15,7 +15,15 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, RetryPolicy, asset
 from pydantic import Field
 
-from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS, TIMEZONES, UnknownFileKind, parse_csv_file, peek_kind
+from storemon_pipeline.core.inputs import (
+    BUSINESS_HOURS,
+    PINGS,
+    TIMEZONES,
+    UnknownFileKind,
+    parse_csv_parts,
+    peek_kind,
+    scan_csv_file,
+)
 from storemon_pipeline.partitions import latest_report_partition_key
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import IngestResult, Warehouse
@@ -65,7 +73,11 @@ def candidate_files(paths: list[str], data_dir: str) -> list[Path]:
 
 
 def ingest_csv_files(warehouse: Warehouse, paths: list[Path], kind: str | None = None) -> FolderIngest:
-    """Load the files of `kind` (all kinds when None) in name order, one transaction each."""
+    """Load the files of `kind` (all kinds when None) in name order, one transaction each.
+
+    A file is hashed first and parsed only if the warehouse does not hold its bytes yet;
+    a big pings file is then parsed and loaded a part at a time (core.inputs.parse_csv_parts).
+    """
     outcome = FolderIngest()
     for path in sorted(paths, key=lambda p: p.name):
         try:
@@ -81,11 +93,11 @@ def ingest_csv_files(warehouse: Warehouse, paths: list[Path], kind: str | None =
             continue
         ingested_at_us = now_us()
         try:
-            parsed = parse_csv_file(path, ingested_at_us)
+            scan = scan_csv_file(path)
+            parts = parse_csv_parts(path, ingested_at_us, scan)
+            outcome.results.append(warehouse.ingest_parts(path.name, scan.sha256, file_kind, parts, ingested_at_us))
         except OSError as exc:
             outcome.unrecognised.append(f"{path.name}: cannot be read: {exc.strerror or exc}")
-            continue
-        outcome.results.append(warehouse.ingest(parsed, ingested_at_us))
     return outcome
 
 

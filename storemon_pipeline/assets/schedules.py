@@ -5,36 +5,66 @@
 
 import time
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, asset
 
 from storemon_pipeline.assets.raw import raw_business_hours, raw_pings, raw_timezones
+from storemon_pipeline.core.inputs import known_zone_names
+from storemon_pipeline.core.quality import schedule_findings
 from storemon_pipeline.core.schedules import normalize_schedules
 from storemon_pipeline.resources import WarehouseResource
+from storemon_pipeline.warehouse import Warehouse
 
 # report_store_ids(as_of) with an as-of past every ping: all stores ever seen.
 EVERY_PING_US = 2**62
+# Bump when normalize_schedules or schedule_findings give other output for the same inputs:
+# a warehouse built by the previous rules is then rebuilt on the next run.
+RULES_VERSION = 1
+# Cases of each finding kept for the checks to show.
+FINDINGS_LISTED = 20
+
+
+def build_normalized_schedules(store: Warehouse) -> tuple[dict, str]:
+    """The asset's work: rebuild the table if its inputs changed since the last build; (metadata, data version).
+
+    Hours and zones change a few times a year while reports run every hour, so an unchanged
+    build (no hours or zones file loaded, no new store since) is reused instead of rewritten.
+    """
+    started = time.monotonic()
+    # Read before the inputs: a file loaded meanwhile makes the stored version stale, never wrong.
+    version = f"rules-{RULES_VERSION}/{store.schedule_inputs_version()}"
+    built = store.normalized_schedules_build()
+    rebuilt = built is None or built.version != version
+    if rebuilt:
+        hours = store.read_business_hours()
+        zones = store.read_timezones()
+        schedules = normalize_schedules(hours, zones, store.report_store_ids(EVERY_PING_US))
+        n_stores = int(schedules["store_id"].nunique())
+        summary = {
+            "rows": len(schedules),
+            "stores": n_stores,
+            "stores_open_24x7": n_stores - int(hours["store_id"].nunique()),
+            "stores_default_zone": n_stores - int(zones["store_id"].isin(schedules["store_id"]).sum()),
+            "findings": {
+                **schedule_findings(hours, zones, schedules, known_zone_names(), FINDINGS_LISTED),
+                "rows_rejected_for_unknown_zone": store.count_rejected_rows("unknown zone name"),
+            },
+        }
+        store.write_normalized_schedules(schedules, version=version, summary=summary)
+    else:
+        summary = built.summary
+    metadata = {name: value for name, value in summary.items() if name != "findings"}
+    metadata.update(rebuilt=rebuilt, inputs_version=version, duration_s=round(time.monotonic() - started, 3))
+    return metadata, version
 
 
 @asset(
     deps=[raw_pings, raw_business_hours, raw_timezones],
     group_name="schedules",
-    description="Per store: zone (America/Chicago when missing), weekly openings with SPEC's end rules, 24x7 when no hours.",
+    description=(
+        "Per store: zone (America/Chicago when missing), weekly openings with SPEC's end rules, 24x7 when no hours. "
+        "Rebuilt only when an hours or zones file, or a new store, arrived since the last build."
+    ),
 )
 def normalized_schedules(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
-    started = time.monotonic()
-    store = warehouse.open()
-    hours = store.read_business_hours()
-    zones = store.read_timezones()
-    store_ids = store.report_store_ids(EVERY_PING_US)
-    schedules = normalize_schedules(hours, zones, store_ids)
-    store.write_normalized_schedules(schedules)
-    n_stores = int(schedules["store_id"].nunique())
-    return MaterializeResult(
-        metadata={
-            "rows": len(schedules),
-            "stores": n_stores,
-            "stores_open_24x7": n_stores - int(hours["store_id"].nunique()),
-            "stores_default_zone": n_stores - int(zones["store_id"].isin(schedules["store_id"]).sum()),
-            "duration_s": round(time.monotonic() - started, 3),
-        }
-    )
+    metadata, version = build_normalized_schedules(warehouse.open())
+    return MaterializeResult(metadata=metadata, data_version=DataVersion(version))

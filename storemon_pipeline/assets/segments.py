@@ -9,25 +9,19 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 
 from storemon_pipeline.assets.raw import raw_pings
 from storemon_pipeline.assets.schedules import normalized_schedules
-from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, US_PER_HOUR, as_of_from_partition_key
+from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, US_PER_HOUR, as_of_from_partition_key, partition_key
 from storemon_pipeline.core.segments import ACTIVE, UNKNOWN, status_segments as compute_status_segments
 from storemon_pipeline.partitions import report_partitions
 from storemon_pipeline.resources import WarehouseResource
+from storemon_pipeline.warehouse import Warehouse
 
 
-@asset(
-    deps=[normalized_schedules, raw_pings],
-    partitions_def=report_partitions,
-    group_name="report",
-    description="Per store, business time in [T-7d, T] as maximal (start, end, status) runs; no evidence = unknown (down).",
-)
-def status_segments(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+def build_status_segments(store: Warehouse, as_of_us: int) -> dict:
+    """The asset's work: schedules and window pings through the core, segments into the warehouse; returns metadata."""
     started = time.monotonic()
-    as_of_us = as_of_from_partition_key(context.partition_key)
-    store = warehouse.open()
     store_ids = set(store.report_store_ids(as_of_us))
     schedules = store.read_normalized_schedules()
-    missing = store_ids - set(schedules["store_id"])
+    missing = store_ids - set(schedules["store_id"].unique())
     if missing:
         raise Failure(
             f"{len(missing)} stores have pings but no normalized schedule (e.g. {sorted(missing)[0]}): "
@@ -39,17 +33,27 @@ def status_segments(context: AssetExecutionContext, warehouse: WarehouseResource
     store.write_status_segments(as_of_us, segments)
 
     hours = (segments["end_us"] - segments["start_us"]) / US_PER_HOUR
-    return MaterializeResult(
-        metadata={
-            "as_of": context.partition_key,
-            "segments": len(segments),
-            "stores": len(store_ids),
-            "evidence_window_pings": len(pings),
-            "stores_without_evidence": int(
-                segments["store_id"].nunique() - segments.loc[segments["status"] != UNKNOWN, "store_id"].nunique()
-            ),
-            "business_hours_active": round(float(hours[segments["status"] == ACTIVE].sum()), 2),
-            "business_hours_total": round(float(hours.sum()), 2),
-            "duration_s": round(time.monotonic() - started, 3),
-        }
-    )
+    status = segments["status"]
+    return {
+        "as_of": partition_key(as_of_us),
+        "segments": len(segments),
+        "stores": len(store_ids),
+        "evidence_window_pings": len(pings),
+        "stores_without_evidence": int(
+            segments["store_id"].nunique() - segments.loc[status != UNKNOWN, "store_id"].nunique()
+        ),
+        "business_hours_active": round(float(hours[status == ACTIVE].sum()), 2),
+        "business_hours_total": round(float(hours.sum()), 2),
+        "duration_s": round(time.monotonic() - started, 3),
+    }
+
+
+@asset(
+    deps=[normalized_schedules, raw_pings],
+    partitions_def=report_partitions,
+    group_name="report",
+    description="Per store, business time in [T-7d, T] as maximal (start, end, status) runs; no evidence = unknown (down).",
+)
+def status_segments(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    as_of_us = as_of_from_partition_key(context.partition_key)
+    return MaterializeResult(metadata=build_status_segments(warehouse.open(), as_of_us))

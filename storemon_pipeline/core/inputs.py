@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -60,6 +61,11 @@ MAX_STORE_ID_CHARS = 255
 MAX_RAW_CHARS = 2000
 _FIRST_LINE_END = re.compile(r"[\r\n]")
 
+# A pings file bigger than this is read, parsed and loaded one part of whole lines at a
+# time, so memory is bounded by the part and not by the file (a 1.4 GB history parsed
+# whole peaked at 3 GB).
+PART_BYTES = 64 << 20
+
 # The csv module refuses fields over 128 KiB by raising, which would stop a whole
 # file for one oversized row; such rows are judged (and kept aside) like any other.
 csv.field_size_limit(2**31 - 1)
@@ -67,6 +73,22 @@ csv.field_size_limit(2**31 - 1)
 
 class UnknownFileKind(ValueError):
     """The header names none of the three input kinds."""
+
+
+class FileChangedWhileReading(OSError):
+    """The bytes parsed are not the bytes hashed: the file was rewritten while being read."""
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """One streaming pass over a file's bytes: what is known before it is parsed."""
+
+    sha256: str
+    size: int
+    # No double quote and no bare "\r": every physical line is exactly one row, so the
+    # file can be cut at any "\n" (a quoted field may hold a line break; pandas ends a
+    # row at a bare "\r").
+    splittable: bool
 
 
 @dataclass
@@ -225,8 +247,51 @@ def parse_csv_file(path: str | os.PathLike, ingested_at_us: int) -> ParsedFile:
     return parse_csv_bytes(data, path.name, ingested_at_us)
 
 
-def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int) -> ParsedFile:
-    sha256 = hashlib.sha256(data).hexdigest()
+def parse_csv_parts(
+    path: str | os.PathLike, ingested_at_us: int, scan: FileScan, part_bytes: int | None = None
+) -> Iterator[ParsedFile]:
+    """The file's rows in consecutive parts of whole lines, each a ParsedFile with the file's line numbers.
+
+    One part, unless the file is a splittable pings file over `part_bytes`: the one kind that
+    grows to gigabytes, and whose rows each stand alone (a later duplicate wins, as a later line
+    does). Raises FileChangedWhileReading, after the last part, if the bytes read are not those
+    `scan` hashed: the caller's transaction must then be rolled back.
+    """
+    path = Path(path)
+    part_bytes = PART_BYTES if part_bytes is None else part_bytes
+    if scan.size <= part_bytes or not scan.splittable or peek_kind(path) != PINGS:
+        parsed = parse_csv_bytes(path.read_bytes(), path.name, ingested_at_us)
+        if parsed.sha256 != scan.sha256:
+            raise FileChangedWhileReading(f"{path.name} changed while it was being read")
+        yield parsed
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        header = handle.readline()
+        digest.update(header)
+        first_line, carry = 2, b""
+        while True:
+            block = handle.read(part_bytes)
+            digest.update(block)
+            data = carry + block
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            lines, carry = data[:cut], data[cut:]
+            if lines:
+                part = parse_csv_bytes(header + lines, path.name, ingested_at_us, sha256=scan.sha256)
+                # The part's own numbering starts at 2 (its header is line 1).
+                part.rows["line"] += first_line - 2
+                part.rejected["line"] += first_line - 2
+                yield part
+                first_line += lines.count(b"\n")
+            if not block:
+                break
+    if digest.hexdigest() != scan.sha256:
+        raise FileChangedWhileReading(f"{path.name} changed while it was being read")
+
+
+def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int, sha256: str | None = None) -> ParsedFile:
+    """`sha256`, when the caller knows it (a part of a file carries the whole file's), saves hashing `data`."""
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
     # Nearly every row of a big pings export has one plain shape: those are read with
     # numpy, the other rows by the code below (core/plain_pings.py says how).
     from storemon_pipeline.core.plain_pings import parse_plain_pings
@@ -482,9 +547,22 @@ def peek_kind(path: str | os.PathLike) -> str:
         raise UnknownFileKind(f"{Path(path).name}: {exc}") from None
 
 
-def file_sha256(path: str | os.PathLike) -> str:
+def scan_csv_file(path: str | os.PathLike) -> FileScan:
     digest = hashlib.sha256()
+    size, has_quote, has_bare_cr, pending_cr = 0, False, False, False
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+            size += len(block)
+            has_quote = has_quote or b'"' in block
+            if pending_cr and not block.startswith(b"\n"):
+                has_bare_cr = True
+            # A "\r" ending the block is judged with the next block's first byte.
+            pending_cr = block.endswith(b"\r")
+            if block.count(b"\r") - block.count(b"\r\n") - pending_cr > 0:
+                has_bare_cr = True
+    return FileScan(digest.hexdigest(), size, not (has_quote or has_bare_cr or pending_cr))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return scan_csv_file(path).sha256

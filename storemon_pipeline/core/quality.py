@@ -89,3 +89,40 @@ def stores_over_downtime(report: pd.DataFrame, threshold_hours: float, column: s
     """Stores whose `column` exceeds the threshold, worst first (ties by store_id)."""
     over = report[report[column] > threshold_hours]
     return over.sort_values([column, "store_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _records(frame: pd.DataFrame, limit: int) -> list[dict]:
+    """The first `limit` rows as JSON-ready dicts (plain Python values, not numpy scalars)."""
+    return [
+        {name: (value.item() if isinstance(value, np.generic) else value) for name, value in row.items()}
+        for row in frame.head(limit).to_dict("records")
+    ]
+
+
+def schedule_findings(
+    business_hours: pd.DataFrame,
+    timezones: pd.DataFrame,
+    schedules: pd.DataFrame,
+    known_zones: Iterable[str],
+    limit: int,
+) -> dict:
+    """What the schedule checks report, as plain JSON-ready values (counts, and the first `limit` cases).
+
+    Computed once, when normalized_schedules is built from these inputs; the checks read it back
+    instead of re-reading and re-scanning 100 k schedule rows on every report.
+    """
+    store_ids = pd.unique(schedules["store_id"].to_numpy(dtype=object))
+    missing_zone = stores_without_valid_zone(store_ids, timezones, known_zones)
+    overlaps = overlapping_hours(schedules)
+    zero = zero_length_hours(business_hours)
+    affected = set(overlaps["store_id"]) | set(zero["store_id"])
+    return {
+        "stores": len(store_ids),
+        "stores_without_valid_zone": len(missing_zone),
+        "stores_without_valid_zone_examples": missing_zone[:limit],
+        "overlapping_openings": len(overlaps),
+        "overlapping_openings_examples": _records(overlaps, limit),
+        "start_equals_end_rows": len(zero),
+        "start_equals_end_examples": _records(zero, limit),
+        "stores_with_odd_hours": len(affected),
+    }

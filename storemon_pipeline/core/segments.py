@@ -23,14 +23,26 @@ SEGMENT_COLUMNS = ["store_id", "start_us", "end_us", "status"]
 _KEY_SHIFT = 40
 
 
+def store_codes(store_index: pd.Index, store_ids: pd.Series) -> np.ndarray:
+    """Position of each store id in `store_index`, -1 where absent.
+
+    A categorical column (how the warehouse hands over millions of pings) is looked
+    up once per category, not once per row.
+    """
+    if isinstance(store_ids.dtype, pd.CategoricalDtype):
+        by_category = np.append(store_index.get_indexer(store_ids.cat.categories), -1)
+        return by_category[store_ids.cat.codes.to_numpy()]  # code -1 (missing) takes the appended -1
+    return store_index.get_indexer(store_ids)
+
+
 def _keys(codes: np.ndarray, instants_us: np.ndarray, base_us: int) -> np.ndarray:
     return (codes.astype(np.int64) << _KEY_SHIFT) | (instants_us.astype(np.int64) - base_us)
 
 
 def evidence_pings(pings: pd.DataFrame, intervals: pd.DataFrame, store_index: pd.Index, base_us: int) -> pd.DataFrame:
     """The pings that fall inside business time ([start, end) holds its start, not its end)."""
-    ping_codes = store_index.get_indexer(pings["store_id"])
-    interval_codes = store_index.get_indexer(intervals["store_id"])
+    ping_codes = store_codes(store_index, pings["store_id"])
+    interval_codes = store_codes(store_index, intervals["store_id"])
     starts = _keys(interval_codes, intervals["start_us"].to_numpy(), base_us)
     order = np.argsort(starts, kind="stable")
     starts = starts[order]
@@ -64,7 +76,7 @@ def status_segments(
 
     in_window = pings[(pings["ts_us"] >= evidence_start_us) & (pings["ts_us"] <= as_of_us)]
     evidence = evidence_pings(in_window, open_intervals, store_index, base_us)
-    ev_codes = store_index.get_indexer(evidence["store_id"]).astype(np.int64)
+    ev_codes = store_codes(store_index, evidence["store_id"]).astype(np.int64)
     ev_ts = evidence["ts_us"].to_numpy(dtype=np.int64)
     order = np.lexsort((ev_ts, ev_codes))
     ev_codes, ev_ts = ev_codes[order], ev_ts[order]

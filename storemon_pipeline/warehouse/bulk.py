@@ -248,6 +248,8 @@ def _upsert_postgresql(
     # That is only correct with one writer of the table at a time.
     target = frame.table
     lock_table_for_writing(conn, target)
+    if _copied_if_all_keys_new(conn, frame):
+        return
     conn.execute(sa.select(sa.func.set_config("work_mem", _PG_UPSERT_WORK_MEM, True)))  # SET LOCAL
     stored_in_range = sa.true()
     if range_column is not None:
@@ -267,32 +269,75 @@ def _upsert_postgresql(
         conn.execute(sa.insert(target).from_select(list(frame.columns), missing))
 
 
+_PG_UNIQUE_VIOLATION = "23505"
+
+
+def _copied_if_all_keys_new(conn: sa.Connection, frame: EncodedFrame) -> bool:
+    """COPY the rows straight into the table, unless one of their keys is stored already (then: nothing, False).
+
+    Most loads only add keys (the next hour of pings, a first load), and a plain COPY into
+    the table measured 2.2 s against 4.7 s for INSERT ... SELECT from a staged copy (2.4 M
+    pings). A stored key makes the COPY fail; the savepoint then undoes it and the caller
+    merges instead. Only for frames of fixed-width columns (text travels as codes) that hold
+    every column of the table.
+    """
+    table = frame.table
+    if any(isinstance(column, TextCodes) for column in frame.columns.values()):
+        return False
+    if list(frame.columns) != [column.name for column in table.columns]:
+        return False  # COPY without a column list takes every column, in table order
+    copy_sql = f"COPY {_pg_quoted(conn, table.name)} FROM STDIN WITH (FORMAT binary)"
+    try:
+        with conn.begin_nested():
+            with raw_cursor(conn, f"copy into {table.name}") as cursor:
+                cursor.copy_expert(copy_sql, io.BytesIO(_pg_binary_copy_payload(frame)))
+    except sa.exc.IntegrityError as error:
+        if getattr(error.orig, "pgcode", None) != _PG_UNIQUE_VIOLATION:
+            raise
+        return False
+    return True
+
+
 # -- SQLite writes ------------------------------------------------------------------
 
 
-def _sqlite_multirow_insert(
-    conn: sa.Connection, table: sa.Table, names: list[str], n_rows: int, on_conflict: OnConflict | None
-) -> tuple[str, np.ndarray | None]:
-    """SQL of one INSERT of n_rows rows, and for each of its `?` the (row * len(names) + column) it takes.
+@dataclass(frozen=True)
+class _SqliteInsert:
+    """An INSERT (or upsert) compiled for one row, and its columns in `?` order."""
 
-    The positions are None when they are simply 0, 1, 2, ... (parameters in row-major order).
+    one_row_sql: str
+    names: list[str]
+
+    @property
+    def _placeholders(self) -> str:
+        return "(" + ", ".join(["?"] * len(self.names)) + ")"
+
+    def sql(self, n_rows: int) -> str:
+        """The statement for n_rows rows: its one group of `?` repeated."""
+        group = self._placeholders
+        return self.one_row_sql.replace(group, ", ".join([group] * n_rows), 1)
+
+
+def _sqlite_insert(conn: sa.Connection, table: sa.Table, names: list[str], on_conflict: OnConflict | None) -> _SqliteInsert:
+    """SQLAlchemy compiles the statement for one row; multi-row statements repeat its VALUES group.
+
+    Compiling an n-row statement itself (a bound parameter per value) took 0.1-0.2 s per
+    table written, more than SQLite took to insert the rows.
     """
-    rows = [{name: sa.bindparam(f"r{row}c{column}") for column, name in enumerate(names)} for row in range(n_rows)]
-    statement = sqlite.insert(table).values(rows)
+    statement = sqlite.insert(table).values({name: sa.bindparam(name) for name in names})
     if on_conflict is not None:
         statement = on_conflict(statement)
     compiled = statement.compile(dialect=conn.dialect)
-    flat_positions = []
-    for key in compiled.positiontup:
-        row, column = key[1:].split("c")
-        flat_positions.append(int(row) * len(names) + int(column))
-    if flat_positions == list(range(len(flat_positions))):
-        return compiled.string, None  # row-major already: no reordering copy per statement
-    return compiled.string, np.asarray(flat_positions)
+    insert = _SqliteInsert(compiled.string, list(compiled.positiontup or ()))
+    if sorted(insert.names) != sorted(names) or compiled.string.count("?") != len(names) \
+            or compiled.string.count(insert._placeholders) != 1:
+        raise AssertionError(f"unexpected SQLite INSERT for {table.name}: {compiled.string}")
+    return insert
 
 
 def _executemany_insert_sqlite(conn: sa.Connection, frame: EncodedFrame, on_conflict: OnConflict | None) -> None:
-    names = list(frame.columns)
+    insert = _sqlite_insert(conn, frame.table, list(frame.columns), on_conflict)
+    names = insert.names
     dbapi_connection = conn.connection.dbapi_connection
     # Multi-row VALUES: per-statement overhead, not binding, dominates executemany of
     # one-row INSERTs (1000-row statements load about 2.5 times faster).
@@ -308,7 +353,7 @@ def _executemany_insert_sqlite(conn: sa.Connection, frame: EncodedFrame, on_conf
         else:
             per_column_values.append(column)
 
-    statements: dict[int, tuple[str, np.ndarray | None]] = {}
+    statements: dict[int, str] = {}
     with raw_cursor(conn, f"multi-row insert into {frame.table.name}") as cursor:
         for batch_start in range(0, frame.n_rows, SQLITE_BATCH_ROWS):
             batch = slice(batch_start, batch_start + SQLITE_BATCH_ROWS)
@@ -325,14 +370,9 @@ def _executemany_insert_sqlite(conn: sa.Connection, frame: EncodedFrame, on_conf
                 if stop <= start:
                     continue
                 if n_statement_rows not in statements:
-                    statements[n_statement_rows] = _sqlite_multirow_insert(
-                        conn, frame.table, names, n_statement_rows, on_conflict
-                    )
-                sql, flat_positions = statements[n_statement_rows]
+                    statements[n_statement_rows] = insert.sql(n_statement_rows)
                 per_statement = batch_values[start:stop].reshape(-1, n_statement_rows * len(names))
-                if flat_positions is not None:
-                    per_statement = per_statement[:, flat_positions]
-                cursor.executemany(sql, per_statement.tolist())
+                cursor.executemany(statements[n_statement_rows], per_statement.tolist())
 
 
 # -- PostgreSQL writes --------------------------------------------------------------

@@ -114,6 +114,16 @@ normalized_schedules = sa.Table(
     sa.Column("end_s", sa.Integer, nullable=False),
 )
 
+# One row per derived table that is rebuilt only when its inputs change: the version of the
+# inputs it was built from, and what its build found (JSON), so an unchanged rebuild is skipped.
+derived_state = sa.Table(
+    "derived_state",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("summary_json", sa.Text, nullable=False),
+)
+
 status_segments = sa.Table(
     "status_segments",
     metadata,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -13,13 +14,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS, TIMEZONES
 from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse.bulk import (
     EncodedFrame,
     TextCodes,
     bulk_insert,
     bulk_upsert,
-    empty_frame,
     encode_fixed_column,
     encode_frame,
     encode_text_column,
@@ -44,7 +45,6 @@ _TABLE_CREATION_LOCK_KEY = 0x73746F72656D6F6E  # "storemon"
 # enough statements for PostgreSQL.
 _STORE_IDS_PER_DELETE = 500
 
-PING_DTYPES = {"store_id": "str", "ts_us": np.int64, "active": np.bool_}
 BUSINESS_HOURS_DTYPES = {"store_id": "str", "day_of_week": np.int8, "start_s": np.int32, "end_s": np.int32}
 TIMEZONE_DTYPES = {"store_id": "str", "timezone": "str"}
 REJECTED_ROW_DTYPES = {"file": "str", "line": np.int64, "reason": "str", "raw": "str"}
@@ -67,6 +67,8 @@ STATUS_SEGMENT_DTYPES = {"store_id": "str", "start_us": np.int64, "end_us": np.i
 REPORT_DTYPES = {"store_id": "str", **{name: np.float64 for name in tables.REPORT_VALUE_COLUMNS}}
 
 _KEYED_PING_DTYPES = {"ts_us": np.int64, "store_key": np.int32, "active": np.bool_}
+# A packed window row must stay a positive int64.
+_PACKED_PING_BITS = 62
 _PING_STORE_DTYPES = {"store_key": np.int32, "store_id": "str", "first_ts_us": np.int64}
 
 
@@ -80,6 +82,14 @@ class IngestResult:
     rows_loaded: int
     rows_rejected: int
     already_ingested: bool
+
+
+@dataclass(frozen=True)
+class DerivedBuild:
+    """The last build of a derived table: the version of the inputs it came from, and what it found."""
+
+    version: str
+    summary: dict
 
 
 @dataclass(frozen=True)
@@ -146,62 +156,68 @@ class Warehouse:
 
     def ingest(self, parsed: ParsedFile, ingested_at_us: int) -> IngestResult:
         """Load one parsed file in one transaction; a file (by sha256) already loaded changes nothing."""
+        return self.ingest_parts(parsed.file_name, parsed.sha256, parsed.kind, [parsed], ingested_at_us)
+
+    def ingest_parts(
+        self, file_name: str, sha256: str, kind: str, parts: Iterable[ParsedFile], ingested_at_us: int
+    ) -> IngestResult:
+        """Load a file given as consecutive parts (core.inputs.parse_csv_parts) in one transaction.
+
+        Only a pings file may come in several parts: a later part's ping for the same store and
+        instant wins, as a later line does. `parts` is not consumed when the file (by sha256) is
+        already loaded. Any error, from a part or from the database, leaves the warehouse as it was.
+        """
         self._ensure_tables()
-        if parsed.kind not in ("pings", "business_hours", "timezones"):
-            raise ValueError(f"{parsed.file_name}: unknown file kind {parsed.kind!r}")
-        already_ingested = IngestResult(parsed.file_name, parsed.kind, parsed.sha256, 0, 0, True)
-        if self._file_id_by_sha256(parsed.sha256) is not None:
+        if kind not in (PINGS, BUSINESS_HOURS, TIMEZONES):
+            raise ValueError(f"{file_name}: unknown file kind {kind!r}")
+        already_ingested = IngestResult(file_name, kind, sha256, 0, 0, True)
+        if self._file_id_by_sha256(sha256) is not None:
             return already_ingested
 
-        # Validation, dedup and sorting happen before the transaction, so that the
-        # SQLite write lock is held only while rows move.
-        rows = _rows_in_file_order(parsed.rows)
-        if parsed.kind == "pings":
-            valid_rows: _PingBatch | EncodedFrame = _last_ping_per_key_sorted(rows)
-        elif parsed.kind == "business_hours":
-            valid_rows = encode_frame(tables.business_hours, rows, ["store_id", "day_of_week", "start_s", "end_s", "line"])
-        else:
-            last_row_per_store = rows.drop_duplicates("store_id", keep="last")
-            valid_rows = encode_frame(tables.timezones, last_row_per_store, ["store_id", "timezone", "line"])
-        rejected_rows = encode_frame(tables.rejected_rows, parsed.rejected, ["file", "line", "reason", "raw"])
-
+        parts = iter(parts)
+        # The first (for most files the only) part is checked, deduplicated and sorted before
+        # the transaction, so that the SQLite write lock is held only while rows move.
+        first = next(parts, None)
+        prepared = None if first is None else _prepared_part(first, file_name, kind)
+        rows_loaded = rows_rejected = 0
         try:
             with self._transaction(write=True) as conn:
                 # Asked again inside the transaction: on SQLite (BEGIN IMMEDIATE) this
                 # settles any race; on PostgreSQL the unique sha256 below does.
-                if self._file_id_by_sha256(parsed.sha256, conn) is not None:
+                if self._file_id_by_sha256(sha256, conn) is not None:
                     return already_ingested
+                files = tables.ingested_files
                 file_id = conn.execute(
-                    sa.insert(tables.ingested_files).values(
-                        file_name=parsed.file_name,
-                        sha256=parsed.sha256,
-                        kind=parsed.kind,
-                        rows_loaded=len(parsed.rows),
-                        rows_rejected=len(parsed.rejected),
+                    sa.insert(files).values(
+                        file_name=file_name,
+                        sha256=sha256,
+                        kind=kind,
+                        rows_loaded=0,
+                        rows_rejected=0,
                         ingested_at_us=int(ingested_at_us),
                     )
                 ).inserted_primary_key[0]
-                if isinstance(valid_rows, _PingBatch):
-                    _upsert_pings(conn, valid_rows)
-                elif parsed.kind == "business_hours":
-                    _replace_business_hours(conn, valid_rows.with_constant("file_id", file_id))
-                else:
-                    bulk_upsert(
-                        conn,
-                        valid_rows.with_constant("file_id", file_id),
-                        key_columns=["store_id"],
-                        update_columns=["timezone", "file_id", "line"],
-                    )
-                bulk_insert(conn, rejected_rows.with_constant("file_id", file_id))
+                while prepared is not None:
+                    valid_rows, rejected_rows, n_valid = prepared
+                    _load_part(conn, kind, file_id, valid_rows, rejected_rows)
+                    rows_loaded += n_valid
+                    rows_rejected += rejected_rows.n_rows
+                    part = next(parts, None)
+                    if part is not None and kind != PINGS:
+                        raise ValueError(f"{file_name}: only a pings file can be loaded in parts")
+                    prepared = None if part is None else _prepared_part(part, file_name, kind)
+                conn.execute(
+                    sa.update(files)
+                    .where(files.c.id == file_id)
+                    .values(rows_loaded=rows_loaded, rows_rejected=rows_rejected)
+                )
         except sa.exc.IntegrityError:
             # A concurrent process committed the same sha256 first and our transaction
             # was rolled back. Any other integrity error (bad row data) is re-raised.
-            if self._file_id_by_sha256(parsed.sha256) is not None:
+            if self._file_id_by_sha256(sha256) is not None:
                 return already_ingested
             raise
-        return IngestResult(
-            parsed.file_name, parsed.kind, parsed.sha256, len(parsed.rows), len(parsed.rejected), False
-        )
+        return IngestResult(file_name, kind, sha256, rows_loaded, rows_rejected, False)
 
     def _file_id_by_sha256(self, sha256: str, conn: sa.Connection | None = None) -> int | None:
         query = sa.select(tables.ingested_files.c.id).where(tables.ingested_files.c.sha256 == sha256)
@@ -219,15 +235,32 @@ class Warehouse:
         return None if latest is None else int(latest)
 
     def read_pings(self, start_us: int, end_us: int) -> pd.DataFrame:
-        """Pings with start_us <= ts_us <= end_us, sorted by store_id, ts_us."""
+        """Pings with start_us <= ts_us <= end_us, sorted by store_id, ts_us.
+
+        store_id is categorical (categories: every store with pings, sorted): millions of
+        rows then carry a small integer each instead of a string object.
+        """
         self._ensure_tables()
         with self._transaction() as conn:
-            keyed = read_frame(conn, pings_window_query(start_us, end_us), _KEYED_PING_DTYPES, large=True)
             ping_stores = read_frame(conn, sa.select(tables.ping_stores.c.store_key, tables.ping_stores.c.store_id), {
                 "store_key": np.int32,
                 "store_id": "str",
             })
-        return _pings_by_store(keyed, ping_stores)
+            if ping_stores.empty:
+                return _pings_by_store(np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, bool), ping_stores)
+            key_bits = int(ping_stores["store_key"].max()).bit_length()
+            if (int(end_us) - int(start_us)).bit_length() + key_bits + 1 <= _PACKED_PING_BITS:
+                packed = read_frame(
+                    conn, pings_window_query(start_us, end_us, packed_key_bits=key_bits), {"packed": np.int64},
+                    large=True,
+                )["packed"].to_numpy()
+                ts_us = (packed >> (key_bits + 1)) + int(start_us)
+                store_keys = ((packed >> 1) & ((1 << key_bits) - 1)).astype(np.int32)
+                active = (packed & 1).astype(bool)
+            else:
+                keyed = read_frame(conn, pings_window_query(start_us, end_us), _KEYED_PING_DTYPES, large=True)
+                ts_us, store_keys, active = (keyed[name].to_numpy() for name in _KEYED_PING_DTYPES)
+        return _pings_by_store(ts_us, store_keys, active, ping_stores)
 
     def read_business_hours(self) -> pd.DataFrame:
         self._ensure_tables()
@@ -254,9 +287,9 @@ class Warehouse:
             sa.select(tables.ping_stores.c.store_id).where(tables.ping_stores.c.first_ts_us <= int(as_of_us)),
         )
         with self._transaction() as conn:
-            store_ids = conn.execute(query).scalars().all()
+            store_ids = read_frame(conn, query, {"store_id": "str"}, large=True)["store_id"]
         # Sorted here, not in SQL: Python's str order is the contract, whatever the collation.
-        return sorted(store_ids)
+        return sorted(store_ids.tolist())
 
     def read_rejected(self, file_name: str | None = None) -> pd.DataFrame:
         self._ensure_tables()
@@ -269,6 +302,20 @@ class Warehouse:
         with self._transaction() as conn:
             return read_frame(conn, query, REJECTED_ROW_DTYPES)
 
+    def count_rejected_rows(self, reason_prefix: str) -> int:
+        """Rows kept aside, in every file, whose reason starts with `reason_prefix`."""
+        self._ensure_tables()
+        rejected = tables.rejected_rows
+        query = sa.select(sa.func.count()).where(rejected.c.reason.startswith(reason_prefix, autoescape=True))
+        with self._transaction() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def rows_rejected_total(self) -> int:
+        self._ensure_tables()
+        with self._transaction() as conn:
+            total = conn.execute(sa.select(sa.func.sum(tables.ingested_files.c.rows_rejected))).scalar_one()
+        return int(total or 0)
+
     def ingested_files(self) -> pd.DataFrame:
         self._ensure_tables()
         files = tables.ingested_files
@@ -278,13 +325,38 @@ class Warehouse:
 
     # -- derived tables (replace semantics) ---------------------------------------
 
-    def write_normalized_schedules(self, schedules: pd.DataFrame) -> None:
-        """Replace the whole table."""
+    def schedule_inputs_version(self) -> str:
+        """A value that changes whenever normalized_schedules' inputs may have: an hours or zones
+        file loaded, or the first ping of a new store. Both only ever grow, so equal means unchanged."""
+        self._ensure_tables()
+        files = tables.ingested_files
+        with self._transaction() as conn:
+            last_file_id = conn.execute(
+                sa.select(sa.func.max(files.c.id)).where(files.c.kind.in_((BUSINESS_HOURS, TIMEZONES)))
+            ).scalar_one()
+            n_ping_stores = conn.execute(sa.select(sa.func.count()).select_from(tables.ping_stores)).scalar_one()
+        return f"hours-zones-file-{last_file_id or 0}/ping-stores-{n_ping_stores}"
+
+    def normalized_schedules_build(self) -> DerivedBuild | None:
+        self._ensure_tables()
+        state = tables.derived_state
+        with self._transaction() as conn:
+            row = conn.execute(
+                sa.select(state.c.version, state.c.summary_json).where(state.c.name == tables.normalized_schedules.name)
+            ).one_or_none()
+        return None if row is None else DerivedBuild(row.version, json.loads(row.summary_json))
+
+    def write_normalized_schedules(self, schedules: pd.DataFrame, *, version: str, summary: dict) -> None:
+        """Replace the whole table, and record the inputs version it was built from, in one transaction."""
         self._ensure_tables()
         encoded = encode_frame(tables.normalized_schedules, schedules, list(NORMALIZED_SCHEDULE_DTYPES))
+        state = tables.derived_state
+        name = tables.normalized_schedules.name
         with self._transaction(write=True) as conn:
             conn.execute(sa.delete(tables.normalized_schedules))
             bulk_insert(conn, encoded)
+            conn.execute(sa.delete(state).where(state.c.name == name))
+            conn.execute(sa.insert(state).values(name=name, version=version, summary_json=json.dumps(summary)))
 
     def read_normalized_schedules(self) -> pd.DataFrame:
         self._ensure_tables()
@@ -293,7 +365,7 @@ class Warehouse:
             schedules.c.store_id, schedules.c.day_of_week, schedules.c.start_s, schedules.c.end_s
         )
         with self._transaction() as conn:
-            return read_frame(conn, query, NORMALIZED_SCHEDULE_DTYPES)
+            return read_frame(conn, query, NORMALIZED_SCHEDULE_DTYPES, large=True)
 
     def write_status_segments(self, as_of_us: int, segments: pd.DataFrame) -> None:
         """Replace the segments of report partition as_of_us."""
@@ -334,16 +406,25 @@ class Warehouse:
             return read_frame(conn, query, REPORT_DTYPES)
 
 
-def pings_window_query(start_us: int, end_us: int) -> sa.Select:
+def pings_window_query(start_us: int, end_us: int, packed_key_bits: int | None = None) -> sa.Select:
     """Keyed pings with start_us <= ts_us <= end_us: a range scan of the (ts_us, store_key) key.
 
     Unordered: the rows are sorted by store in numpy (_pings_by_store), far cheaper
-    than a database sort of millions of rows.
+    than a database sort of millions of rows. With packed_key_bits, each row is one
+    integer, ((ts_us - start_us) << (bits + 1)) | (store_key << 1) | active: the
+    driver then builds one Python int per row instead of three (SQLite's reads cost
+    per value; half the time of a report's window read).
     """
     pings = tables.pings
-    return sa.select(pings.c.ts_us, pings.c.store_key, pings.c.active).where(
-        pings.c.ts_us.between(int(start_us), int(end_us))
+    window = pings.c.ts_us.between(int(start_us), int(end_us))
+    if packed_key_bits is None:
+        return sa.select(pings.c.ts_us, pings.c.store_key, pings.c.active).where(window)
+    packed = (
+        (pings.c.ts_us - int(start_us)) * (1 << (packed_key_bits + 1))
+        + pings.c.store_key * 2
+        + sa.cast(pings.c.active, sa.Integer)
     )
+    return sa.select(sa.type_coerce(packed, sa.BigInteger).label("packed")).where(window)
 
 
 # -- pings ----------------------------------------------------------------------------
@@ -354,6 +435,39 @@ def _rows_in_file_order(rows: pd.DataFrame) -> pd.DataFrame:
     if "line" in rows.columns and not rows["line"].is_monotonic_increasing:
         return rows.sort_values("line", kind="stable")
     return rows
+
+
+def _prepared_part(parsed: ParsedFile, file_name: str, kind: str) -> tuple[_PingBatch | EncodedFrame, EncodedFrame, int]:
+    """A part's valid rows as they will be written, its rejected rows, and its valid row count."""
+    if parsed.kind != kind:
+        raise ValueError(f"{file_name}: a part of kind {parsed.kind!r} in a {kind} file")
+    rows = _rows_in_file_order(parsed.rows)
+    if kind == PINGS:
+        valid_rows: _PingBatch | EncodedFrame = _last_ping_per_key_sorted(rows)
+    elif kind == BUSINESS_HOURS:
+        valid_rows = encode_frame(tables.business_hours, rows, ["store_id", "day_of_week", "start_s", "end_s", "line"])
+    else:
+        last_row_per_store = rows.drop_duplicates("store_id", keep="last")
+        valid_rows = encode_frame(tables.timezones, last_row_per_store, ["store_id", "timezone", "line"])
+    rejected_rows = encode_frame(tables.rejected_rows, parsed.rejected, ["file", "line", "reason", "raw"])
+    return valid_rows, rejected_rows, len(parsed.rows)
+
+
+def _load_part(
+    conn: sa.Connection, kind: str, file_id: int, valid_rows: _PingBatch | EncodedFrame, rejected_rows: EncodedFrame
+) -> None:
+    if isinstance(valid_rows, _PingBatch):
+        _upsert_pings(conn, valid_rows)
+    elif kind == BUSINESS_HOURS:
+        _replace_business_hours(conn, valid_rows.with_constant("file_id", file_id))
+    else:
+        bulk_upsert(
+            conn,
+            valid_rows.with_constant("file_id", file_id),
+            key_columns=["store_id"],
+            update_columns=["timezone", "file_id", "line"],
+        )
+    bulk_insert(conn, rejected_rows.with_constant("file_id", file_id))
 
 
 def _last_ping_per_key_sorted(rows: pd.DataFrame) -> _PingBatch:
@@ -447,16 +561,22 @@ def _register_ping_stores(conn: sa.Connection, batch: _PingBatch) -> np.ndarray:
     return store_key_by_code
 
 
-def _pings_by_store(keyed: pd.DataFrame, ping_stores: pd.DataFrame) -> pd.DataFrame:
-    """Keyed pings as [store_id, ts_us, active] sorted by (store_id, ts_us)."""
-    if keyed.empty:
-        return empty_frame(PING_DTYPES)
+def _pings_by_store(
+    ts_us: np.ndarray, store_keys: np.ndarray, active: np.ndarray, ping_stores: pd.DataFrame
+) -> pd.DataFrame:
+    """Keyed pings as [store_id (categorical), ts_us, active] sorted by (store_id, ts_us)."""
     # Rank of each store_key in store_id order: sorting ints is far cheaper than strings.
     store_ids_sorted = ping_stores.sort_values("store_id", kind="stable")
+    categories = pd.Index(store_ids_sorted["store_id"].to_numpy(dtype=object), dtype="str")
+    if len(ts_us) == 0:
+        return pd.DataFrame({
+            "store_id": pd.Categorical.from_codes(np.empty(0, np.int32), categories=categories),
+            "ts_us": np.empty(0, np.int64),
+            "active": np.empty(0, bool),
+        })
     rank_by_key = np.full(int(ping_stores["store_key"].max()) + 1, -1, dtype=np.int64)
     rank_by_key[store_ids_sorted["store_key"].to_numpy()] = np.arange(len(store_ids_sorted))
-    store_rank = rank_by_key[keyed["store_key"].to_numpy()]
-    ts_us = keyed["ts_us"].to_numpy()
+    store_rank = rank_by_key[store_keys]
     if (ts_us[1:] >= ts_us[:-1]).all():
         # Already in ts order (SQLite reads the key in order): a stable sort by store
         # alone finishes the job, and 16-bit ranks get numpy's radix sort.
@@ -468,12 +588,11 @@ def _pings_by_store(keyed: pd.DataFrame, ping_stores: pd.DataFrame) -> pd.DataFr
             order = np.argsort(store_rank * (ts_max_us - ts_min_us + 1) + (ts_us - ts_min_us), kind="stable")
         else:
             order = np.lexsort((ts_us, store_rank))
-    store_id_by_rank = store_ids_sorted["store_id"].to_numpy(dtype=object)
     return pd.DataFrame(
         {
-            "store_id": pd.array(store_id_by_rank[store_rank[order]], dtype="str"),
-            "ts_us": ts_us[order],
-            "active": keyed["active"].to_numpy()[order],
+            "store_id": pd.Categorical.from_codes(store_rank[order], categories=categories),
+            "ts_us": ts_us[order].astype(np.int64, copy=False),
+            "active": active[order].astype(bool, copy=False),
         }
     )
 
