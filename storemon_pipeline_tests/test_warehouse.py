@@ -19,6 +19,8 @@ import sqlalchemy as sa
 
 from storemon_pipeline.core.inputs import ParsedFile
 from storemon_pipeline.warehouse import IngestResult, Warehouse, WarehouseUnavailable
+from storemon_pipeline.warehouse import ping_days as ping_days_module
+from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse import warehouse as warehouse_module
 from storemon_pipeline.warehouse.tables import REPORT_VALUE_COLUMNS
 from storemon_pipeline.warehouse.warehouse import DerivedBuild
@@ -481,20 +483,41 @@ def test_read_pings_window_bounds_are_inclusive(warehouse):
     assert_dtypes(empty, {"store_id": "category of str", "ts_us": np.int64, "active": np.bool_})
 
 
-def test_read_pings_window_is_a_range_scan_of_the_ts_key(warehouse):
+def test_read_pings_window_reads_a_range_of_days(warehouse):
     warehouse.ingest(pings_file([("s", T0_US, True)]), T0_US)
-    query = warehouse_module.pings_window_query(T0_US, T0_US + HOUR_US)
+    query = ping_days_module.days_query(T0_US, T0_US + HOUR_US)
     engine = warehouse._engine
     with engine.connect() as conn:
         compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
         if conn.dialect.name == "sqlite":
             plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
-            assert "USING PRIMARY KEY (ts_us>? AND ts_us<?)" in plan
+            assert "SEARCH ping_days USING" in plan and "(day_us>? AND day_us<?)" in plan
         else:
             # A one-row table is always cheapest to scan whole; forbid that to see the index is usable.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-            assert "pk_pings" in plan and "ts_us >=" in plan
+            assert "pk_ping_days" in plan and "day_us >=" in plan
+
+
+def test_ping_days_hold_exactly_the_pings_table(warehouse):
+    """The packed days the window reads and the relational table SQL users query never disagree."""
+    rng = np.random.default_rng(5)
+    for k in range(6):
+        # Overlapping files: repeated instants with other statuses, several days, stores old and new.
+        pings = [
+            (f"s{rng.integers(0, 9)}", T0_US + int(rng.integers(0, 3 * 24)) * HOUR_US, bool(rng.random() < 0.5))
+            for _ in range(150)
+        ]
+        warehouse.ingest(pings_file(pings, file_name=f"p{k}.csv"), T0_US)
+    engine = warehouse._engine
+    with engine.connect() as conn:
+        relational = conn.execute(
+            sa.select(tables.stores.c.store_id, tables.pings.c.ts_us, tables.pings.c.active)
+            .join(tables.stores, tables.stores.c.store_key == tables.pings.c.store_key)
+            .order_by(tables.stores.c.store_id, tables.pings.c.ts_us)
+        ).all()
+    assert pings_of(warehouse) == [tuple(row) for row in relational]
+    assert len(relational) > 300
 
 
 def test_report_store_ids(warehouse):
@@ -539,13 +562,17 @@ def test_hostile_strings_round_trip_unchanged(warehouse):
             "store_id": stores,
             "start_us": np.arange(len(stores), dtype=np.int64),
             "end_us": np.arange(len(stores), dtype=np.int64) + 1,
-            "status": HOSTILE_STRINGS[::-1],
+            "status": [("active", "inactive", "unknown")[index % 3] for index in range(len(stores))],
         }
     )
     warehouse.write_status_segments(T0_US, segments)
     expected = segments.sort_values(["store_id", "start_us"]).reset_index(drop=True)
     read_back = warehouse.read_status_segments(T0_US)
     assert read_back.values.tolist() == expected.values.tolist()
+    # A status is one of three: anything else is refused before a row is written.
+    with pytest.raises(ValueError, match="only inactive, active, unknown"):
+        warehouse.write_status_segments(T0_US + 1, segments.assign(status=HOSTILE_STRINGS[: len(stores)]))
+    assert warehouse.read_status_segments(T0_US + 1).empty
 
 
 def test_a_50_mb_raw_line_round_trips(warehouse):
@@ -566,6 +593,7 @@ def test_nul_characters_are_kept_by_sqlite_and_dropped_by_postgresql(warehouse, 
 
 def test_normalized_schedules_are_replaced_whole_with_their_build(warehouse):
     assert warehouse.normalized_schedules_build() is None
+    warehouse.ingest(timezones_file([("a", "Asia/Kolkata"), ("b", "UTC")]), T0_US)
     first = pd.DataFrame(
         {"store_id": ["b", "a"], "timezone": ["UTC", "Asia/Kolkata"], "day_of_week": [1, 0], "start_s": [0, 3600], "end_s": [86400, 100_000]}
     )
@@ -573,7 +601,7 @@ def test_normalized_schedules_are_replaced_whole_with_their_build(warehouse):
     read = warehouse.read_normalized_schedules()
     assert_dtypes(
         read,
-        {"store_id": "str", "timezone": "str", "day_of_week": np.int8, "start_s": np.int32, "end_s": np.int32},
+        {"store_id": "category of str", "timezone": "str", "day_of_week": np.int8, "start_s": np.int32, "end_s": np.int32},
     )
     assert read.values.tolist() == [["a", "Asia/Kolkata", 0, 3600, 100000], ["b", "UTC", 1, 0, 86400]]
     assert warehouse.normalized_schedules_build() == DerivedBuild("v1", {"rows": 2, "findings": {"x": [1]}})
@@ -612,12 +640,13 @@ def test_status_segments_replace_only_their_partition(warehouse):
             }
         )
 
+    warehouse.ingest(timezones_file([(store, "UTC") for store in "abcd"]), T0_US)
     warehouse.write_status_segments(T0_US, segments(["a", "b"], "active"))
     warehouse.write_status_segments(T0_US + HOUR_US, segments(["c"], "inactive"))
     warehouse.write_status_segments(T0_US, segments(["d"], "unknown"))
 
     read = warehouse.read_status_segments(T0_US)
-    assert_dtypes(read, {"store_id": "str", "start_us": np.int64, "end_us": np.int64, "status": "str"})
+    assert_dtypes(read, {"store_id": "category of str", "start_us": np.int64, "end_us": np.int64, "status": "category of str"})
     assert read.values.tolist() == [["d", 0, 5, "unknown"]]
     assert warehouse.read_status_segments(T0_US + HOUR_US).values.tolist() == [["c", 0, 5, "inactive"]]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from storemon_pipeline.core.clock import US_PER_HOUR, US_PER_S, WINDOW_SPANS_US
-from storemon_pipeline.core.segments import ACTIVE, store_codes
+from storemon_pipeline.core.segments import ACTIVE, codes_in
 
 REPORT_COLUMNS = [
     "store_id",
@@ -36,7 +36,7 @@ def store_report(segments: pd.DataFrame, store_ids: Iterable[str], as_of_us: int
     start_us = segments["start_us"].to_numpy(dtype=np.int64)
     end_us = np.minimum(segments["end_us"].to_numpy(dtype=np.int64), as_of_us)
     is_active = (segments["status"] == ACTIVE).to_numpy()
-    codes = store_codes(stores, segments["store_id"])
+    codes = codes_in(stores, segments["store_id"])
     known = codes >= 0
 
     report = pd.DataFrame({"store_id": stores.to_numpy()})

@@ -17,22 +17,24 @@ from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, WINDOW_SPANS_US
 ACTIVE, INACTIVE, UNKNOWN = "active", "inactive", "unknown"
 STATUS_CODES = np.array([INACTIVE, ACTIVE, UNKNOWN], dtype=object)  # index = code
 CODE_INACTIVE, CODE_ACTIVE, CODE_UNKNOWN = 0, 1, 2
+# The segments' status column: categorical, its codes those above.
+STATUS_DTYPE = pd.CategoricalDtype(list(STATUS_CODES))
 SEGMENT_COLUMNS = ["store_id", "start_us", "end_us", "status"]
 
 # 2**40 us is 12.7 days: room for the 8-day evidence span, and 2**23 stores.
 _KEY_SHIFT = 40
 
 
-def store_codes(store_index: pd.Index, store_ids: pd.Series) -> np.ndarray:
-    """Position of each store id in `store_index`, -1 where absent.
+def codes_in(index: pd.Index, values: pd.Series) -> np.ndarray:
+    """Position of each value in `index`, -1 where absent.
 
     A categorical column (how the warehouse hands over millions of pings) is looked
     up once per category, not once per row.
     """
-    if isinstance(store_ids.dtype, pd.CategoricalDtype):
-        by_category = np.append(store_index.get_indexer(store_ids.cat.categories), -1)
-        return by_category[store_ids.cat.codes.to_numpy()]  # code -1 (missing) takes the appended -1
-    return store_index.get_indexer(store_ids)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        by_category = np.append(index.get_indexer(values.cat.categories), -1)
+        return by_category[values.cat.codes.to_numpy()]  # code -1 (missing) takes the appended -1
+    return index.get_indexer(values)
 
 
 def _keys(codes: np.ndarray, instants_us: np.ndarray, base_us: int) -> np.ndarray:
@@ -41,8 +43,8 @@ def _keys(codes: np.ndarray, instants_us: np.ndarray, base_us: int) -> np.ndarra
 
 def evidence_pings(pings: pd.DataFrame, intervals: pd.DataFrame, store_index: pd.Index, base_us: int) -> pd.DataFrame:
     """The pings that fall inside business time ([start, end) holds its start, not its end)."""
-    ping_codes = store_codes(store_index, pings["store_id"])
-    interval_codes = store_codes(store_index, intervals["store_id"])
+    ping_codes = codes_in(store_index, pings["store_id"])
+    interval_codes = codes_in(store_index, intervals["store_id"])
     starts = _keys(interval_codes, intervals["start_us"].to_numpy(), base_us)
     order = np.argsort(starts, kind="stable")
     starts = starts[order]
@@ -76,7 +78,7 @@ def status_segments(
 
     in_window = pings[(pings["ts_us"] >= evidence_start_us) & (pings["ts_us"] <= as_of_us)]
     evidence = evidence_pings(in_window, open_intervals, store_index, base_us)
-    ev_codes = store_codes(store_index, evidence["store_id"]).astype(np.int64)
+    ev_codes = codes_in(store_index, evidence["store_id"]).astype(np.int64)
     ev_ts = evidence["ts_us"].to_numpy(dtype=np.int64)
     order = np.lexsort((ev_ts, ev_codes))
     ev_codes, ev_ts = ev_codes[order], ev_ts[order]
@@ -136,11 +138,12 @@ def status_segments(
     piece_end_keys[:-1][same_interval] = piece_start_keys[1:][same_interval]
 
     offset_mask = (1 << _KEY_SHIFT) - 1
+    # Categorical columns: a store id or status per segment would be 10^5 string objects.
     return pd.DataFrame(
         {
-            "store_id": store_index.to_numpy()[iv_codes[piece_interval]],
+            "store_id": pd.Categorical.from_codes(iv_codes[piece_interval], categories=store_index),
             "start_us": (piece_start_keys & offset_mask) + base_us,
             "end_us": (piece_end_keys & offset_mask) + base_us,
-            "status": STATUS_CODES[piece_status],
+            "status": pd.Categorical.from_codes(piece_status, dtype=STATUS_DTYPE),
         }
     )[SEGMENT_COLUMNS]

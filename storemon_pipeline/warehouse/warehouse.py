@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS, TIMEZONES
+from storemon_pipeline.core.segments import STATUS_DTYPE, codes_in
 from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse.bulk import (
     EncodedFrame,
@@ -27,6 +28,8 @@ from storemon_pipeline.warehouse.bulk import (
     lock_table_for_writing,
     read_frame,
 )
+from storemon_pipeline.warehouse.ping_days import KeyedPings, merge_pings, read_window
+from storemon_pipeline.warehouse.upgrade import create_or_upgrade_tables
 from storemon_pipeline.warehouse.engine import (
     WRITE_TRANSACTION_OPTION,
     WarehouseUnavailable,
@@ -56,20 +59,19 @@ INGESTED_FILE_DTYPES = {
     "rows_rejected": np.int64,
     "ingested_at_us": np.int64,
 }
-NORMALIZED_SCHEDULE_DTYPES = {
-    "store_id": "str",
+NORMALIZED_SCHEDULE_COLUMNS = ["store_id", "timezone", "day_of_week", "start_s", "end_s"]
+STATUS_SEGMENT_COLUMNS = ["store_id", "start_us", "end_us", "status"]
+REPORT_DTYPES = {"store_id": "str", **{name: np.float64 for name in tables.REPORT_VALUE_COLUMNS}}
+
+_STORE_DTYPES = {"store_key": np.int32, "store_id": "str", "first_ts_us": np.int64}
+_KEYED_SCHEDULE_DTYPES = {
+    "store_key": np.int32,
     "timezone": "str",
     "day_of_week": np.int8,
     "start_s": np.int32,
     "end_s": np.int32,
 }
-STATUS_SEGMENT_DTYPES = {"store_id": "str", "start_us": np.int64, "end_us": np.int64, "status": "str"}
-REPORT_DTYPES = {"store_id": "str", **{name: np.float64 for name in tables.REPORT_VALUE_COLUMNS}}
-
-_KEYED_PING_DTYPES = {"ts_us": np.int64, "store_key": np.int32, "active": np.bool_}
-# A packed window row must stay a positive int64.
-_PACKED_PING_BITS = 62
-_PING_STORE_DTYPES = {"store_key": np.int32, "store_id": "str", "first_ts_us": np.int64}
+_KEYED_SEGMENT_DTYPES = {"store_key": np.int32, "start_us": np.int64, "end_us": np.int64, "status": np.int16}
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class Warehouse:
             with self._transaction(write=True) as conn:
                 if conn.dialect.name == "postgresql":
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_TABLE_CREATION_LOCK_KEY)))
-                tables.metadata.create_all(conn)
+                create_or_upgrade_tables(conn)
             self._tables_ready = True
 
     # -- ingest -------------------------------------------------------------------
@@ -237,30 +239,14 @@ class Warehouse:
     def read_pings(self, start_us: int, end_us: int) -> pd.DataFrame:
         """Pings with start_us <= ts_us <= end_us, sorted by store_id, ts_us.
 
-        store_id is categorical (categories: every store with pings, sorted): millions of
-        rows then carry a small integer each instead of a string object.
+        store_id is categorical (categories: every known store, sorted): millions of rows
+        then carry a small integer each instead of a string object.
         """
         self._ensure_tables()
         with self._transaction() as conn:
-            ping_stores = read_frame(conn, sa.select(tables.ping_stores.c.store_key, tables.ping_stores.c.store_id), {
-                "store_key": np.int32,
-                "store_id": "str",
-            })
-            if ping_stores.empty:
-                return _pings_by_store(np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, bool), ping_stores)
-            key_bits = int(ping_stores["store_key"].max()).bit_length()
-            if (int(end_us) - int(start_us)).bit_length() + key_bits + 1 <= _PACKED_PING_BITS:
-                packed = read_frame(
-                    conn, pings_window_query(start_us, end_us, packed_key_bits=key_bits), {"packed": np.int64},
-                    large=True,
-                )["packed"].to_numpy()
-                ts_us = (packed >> (key_bits + 1)) + int(start_us)
-                store_keys = ((packed >> 1) & ((1 << key_bits) - 1)).astype(np.int32)
-                active = (packed & 1).astype(bool)
-            else:
-                keyed = read_frame(conn, pings_window_query(start_us, end_us), _KEYED_PING_DTYPES, large=True)
-                ts_us, store_keys, active = (keyed[name].to_numpy() for name in _KEYED_PING_DTYPES)
-        return _pings_by_store(ts_us, store_keys, active, ping_stores)
+            keys = _StoreKeys.read(conn)
+            window = read_window(conn, start_us, end_us)
+        return _pings_by_store(window, keys)
 
     def read_business_hours(self) -> pd.DataFrame:
         self._ensure_tables()
@@ -269,14 +255,14 @@ class Warehouse:
             hours.c.store_id, hours.c.day_of_week, hours.c.start_s, hours.c.end_s
         )
         with self._transaction() as conn:
-            return read_frame(conn, query, BUSINESS_HOURS_DTYPES)
+            return read_frame(conn, query, BUSINESS_HOURS_DTYPES, large=True)
 
     def read_timezones(self) -> pd.DataFrame:
         self._ensure_tables()
         zones = tables.timezones
         query = sa.select(zones.c.store_id, zones.c.timezone).order_by(zones.c.store_id)
         with self._transaction() as conn:
-            return read_frame(conn, query, TIMEZONE_DTYPES)
+            return read_frame(conn, query, TIMEZONE_DTYPES, large=True)
 
     def report_store_ids(self, as_of_us: int) -> list[str]:
         """Stores with business hours, a timezone, or a ping at or before as_of_us; sorted."""
@@ -284,7 +270,7 @@ class Warehouse:
         query = sa.union(
             sa.select(tables.business_hours.c.store_id),
             sa.select(tables.timezones.c.store_id),
-            sa.select(tables.ping_stores.c.store_id).where(tables.ping_stores.c.first_ts_us <= int(as_of_us)),
+            sa.select(tables.stores.c.store_id).where(tables.stores.c.first_ts_us <= int(as_of_us)),
         )
         with self._transaction() as conn:
             store_ids = read_frame(conn, query, {"store_id": "str"}, large=True)["store_id"]
@@ -327,15 +313,15 @@ class Warehouse:
 
     def schedule_inputs_version(self) -> str:
         """A value that changes whenever normalized_schedules' inputs may have: an hours or zones
-        file loaded, or the first ping of a new store. Both only ever grow, so equal means unchanged."""
+        file loaded, or a new store. Both only ever grow, so equal means unchanged."""
         self._ensure_tables()
         files = tables.ingested_files
         with self._transaction() as conn:
             last_file_id = conn.execute(
                 sa.select(sa.func.max(files.c.id)).where(files.c.kind.in_((BUSINESS_HOURS, TIMEZONES)))
             ).scalar_one()
-            n_ping_stores = conn.execute(sa.select(sa.func.count()).select_from(tables.ping_stores)).scalar_one()
-        return f"hours-zones-file-{last_file_id or 0}/ping-stores-{n_ping_stores}"
+            n_stores = conn.execute(sa.select(sa.func.count()).select_from(tables.stores)).scalar_one()
+        return f"hours-zones-file-{last_file_id or 0}/stores-{n_stores}"
 
     def normalized_schedules_build(self) -> DerivedBuild | None:
         self._ensure_tables()
@@ -347,9 +333,16 @@ class Warehouse:
         return None if row is None else DerivedBuild(row.version, json.loads(row.summary_json))
 
     def write_normalized_schedules(self, schedules: pd.DataFrame, *, version: str, summary: dict) -> None:
-        """Replace the whole table, and record the inputs version it was built from, in one transaction."""
+        """Replace the whole table, and record the inputs version it was built from, in one transaction.
+
+        Every store_id must be a known store (seen in an input): ValueError otherwise.
+        """
         self._ensure_tables()
-        encoded = encode_frame(tables.normalized_schedules, schedules, list(NORMALIZED_SCHEDULE_DTYPES))
+        keyed = pd.DataFrame(
+            {"store_key": self._store_keys().keys_of(schedules["store_id"])}
+            | {name: schedules[name].to_numpy() for name in NORMALIZED_SCHEDULE_COLUMNS[1:]}
+        )
+        encoded = encode_frame(tables.normalized_schedules, keyed, list(_KEYED_SCHEDULE_DTYPES))
         state = tables.derived_state
         name = tables.normalized_schedules.name
         with self._transaction(write=True) as conn:
@@ -359,32 +352,51 @@ class Warehouse:
             conn.execute(sa.insert(state).values(name=name, version=version, summary_json=json.dumps(summary)))
 
     def read_normalized_schedules(self) -> pd.DataFrame:
+        """Sorted by store_id, day_of_week, start_s, end_s; store_id categorical."""
         self._ensure_tables()
         schedules = tables.normalized_schedules
-        query = sa.select(*(schedules.c[name] for name in NORMALIZED_SCHEDULE_DTYPES)).order_by(
-            schedules.c.store_id, schedules.c.day_of_week, schedules.c.start_s, schedules.c.end_s
-        )
+        query = sa.select(*(schedules.c[name] for name in _KEYED_SCHEDULE_DTYPES))
         with self._transaction() as conn:
-            return read_frame(conn, query, NORMALIZED_SCHEDULE_DTYPES, large=True)
+            keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
+            keys = _StoreKeys.read(conn)
+        return keys.by_store(keyed, ["day_of_week", "start_s", "end_s"])[NORMALIZED_SCHEDULE_COLUMNS]
 
     def write_status_segments(self, as_of_us: int, segments: pd.DataFrame) -> None:
-        """Replace the segments of report partition as_of_us."""
+        """Replace the segments of report partition as_of_us (store ids must be known stores)."""
         self._ensure_tables()
-        encoded = encode_frame(tables.status_segments, segments, list(STATUS_SEGMENT_DTYPES))
+        status_codes = codes_in(pd.Index(STATUS_DTYPE.categories), segments["status"])
+        if (status_codes < 0).any():
+            raise ValueError(f"status_segments.status: only {', '.join(STATUS_DTYPE.categories)}")
+        keyed = pd.DataFrame(
+            {
+                "store_key": self._store_keys().keys_of(segments["store_id"]),
+                "start_us": segments["start_us"].to_numpy(),
+                "end_us": segments["end_us"].to_numpy(),
+                "status": status_codes,
+            }
+        )
+        encoded = encode_frame(tables.status_segments, keyed, list(_KEYED_SEGMENT_DTYPES))
         with self._transaction(write=True) as conn:
             conn.execute(sa.delete(tables.status_segments).where(tables.status_segments.c.as_of_us == int(as_of_us)))
             bulk_insert(conn, encoded.with_constant("as_of_us", int(as_of_us)))
 
     def read_status_segments(self, as_of_us: int) -> pd.DataFrame:
+        """Sorted by store_id, start_us; store_id and status categorical."""
         self._ensure_tables()
         segments = tables.status_segments
-        query = (
-            sa.select(*(segments.c[name] for name in STATUS_SEGMENT_DTYPES))
-            .where(segments.c.as_of_us == int(as_of_us))
-            .order_by(segments.c.store_id, segments.c.start_us, segments.c.end_us)
+        query = sa.select(*(segments.c[name] for name in _KEYED_SEGMENT_DTYPES)).where(
+            segments.c.as_of_us == int(as_of_us)
         )
         with self._transaction() as conn:
-            return read_frame(conn, query, STATUS_SEGMENT_DTYPES, large=True)
+            keyed = read_frame(conn, query, _KEYED_SEGMENT_DTYPES, large=True)
+            keys = _StoreKeys.read(conn)
+        frame = keys.by_store(keyed, ["start_us", "end_us"])
+        frame["status"] = pd.Categorical.from_codes(frame["status"].to_numpy(), dtype=STATUS_DTYPE)
+        return frame[STATUS_SEGMENT_COLUMNS]
+
+    def _store_keys(self) -> _StoreKeys:
+        with self._transaction() as conn:
+            return _StoreKeys.read(conn)
 
     def write_report(self, as_of_us: int, report: pd.DataFrame) -> None:
         """Replace the report of partition as_of_us."""
@@ -404,27 +416,6 @@ class Warehouse:
         )
         with self._transaction() as conn:
             return read_frame(conn, query, REPORT_DTYPES)
-
-
-def pings_window_query(start_us: int, end_us: int, packed_key_bits: int | None = None) -> sa.Select:
-    """Keyed pings with start_us <= ts_us <= end_us: a range scan of the (ts_us, store_key) key.
-
-    Unordered: the rows are sorted by store in numpy (_pings_by_store), far cheaper
-    than a database sort of millions of rows. With packed_key_bits, each row is one
-    integer, ((ts_us - start_us) << (bits + 1)) | (store_key << 1) | active: the
-    driver then builds one Python int per row instead of three (SQLite's reads cost
-    per value; half the time of a report's window read).
-    """
-    pings = tables.pings
-    window = pings.c.ts_us.between(int(start_us), int(end_us))
-    if packed_key_bits is None:
-        return sa.select(pings.c.ts_us, pings.c.store_key, pings.c.active).where(window)
-    packed = (
-        (pings.c.ts_us - int(start_us)) * (1 << (packed_key_bits + 1))
-        + pings.c.store_key * 2
-        + sa.cast(pings.c.active, sa.Integer)
-    )
-    return sa.select(sa.type_coerce(packed, sa.BigInteger).label("packed")).where(window)
 
 
 # -- pings ----------------------------------------------------------------------------
@@ -458,15 +449,18 @@ def _load_part(
 ) -> None:
     if isinstance(valid_rows, _PingBatch):
         _upsert_pings(conn, valid_rows)
-    elif kind == BUSINESS_HOURS:
-        _replace_business_hours(conn, valid_rows.with_constant("file_id", file_id))
     else:
-        bulk_upsert(
-            conn,
-            valid_rows.with_constant("file_id", file_id),
-            key_columns=["store_id"],
-            update_columns=["timezone", "file_id", "line"],
-        )
+        if kind == BUSINESS_HOURS:
+            _replace_business_hours(conn, valid_rows.with_constant("file_id", file_id))
+        else:
+            bulk_upsert(
+                conn,
+                valid_rows.with_constant("file_id", file_id),
+                key_columns=["store_id"],
+                update_columns=["timezone", "file_id", "line"],
+            )
+        # After the table's own lock, as for pings: every writer takes its table, then stores.
+        _register_stores(conn, valid_rows.columns["store_id"].values)
     bulk_insert(conn, rejected_rows.with_constant("file_id", file_id))
 
 
@@ -486,113 +480,137 @@ def _last_ping_per_key_sorted(rows: pd.DataFrame) -> _PingBatch:
     active = encode_fixed_column(tables.pings.c.active, rows["active"])
     if len(ts_us) == 0:
         return _PingBatch(store_ids, ts_us, active)
-    store_codes = store_ids.codes  # ordered like the strings
+    id_codes = store_ids.codes  # ordered like the strings
     n_store_codes = len(store_ids.values)
     ts_min_us, ts_max_us = int(ts_us.min()), int(ts_us.max())
     # Stable sorts keep file order among equal keys: the last of a run is the last row.
     if (ts_max_us - ts_min_us + 1) * n_store_codes < 2**63:
         # One sort of a combined int64 key instead of two; it fits for any realistic
         # file (ten days of microseconds times 10^5 stores is about 10^17).
-        combined_key = (ts_us - ts_min_us) * n_store_codes + store_codes
+        combined_key = (ts_us - ts_min_us) * n_store_codes + id_codes
         order = np.argsort(combined_key, kind="stable")
         sorted_key = combined_key[order]
         is_last_of_key = np.ones(len(order), dtype=bool)
         is_last_of_key[:-1] = sorted_key[1:] != sorted_key[:-1]
     else:
-        order = np.argsort(store_codes, kind="stable")
+        order = np.argsort(id_codes, kind="stable")
         order = order[np.argsort(ts_us[order], kind="stable")]
-        sorted_codes, sorted_ts_us = store_codes[order], ts_us[order]
+        sorted_codes, sorted_ts_us = id_codes[order], ts_us[order]
         is_last_of_key = np.ones(len(order), dtype=bool)
         is_last_of_key[:-1] = (sorted_codes[1:] != sorted_codes[:-1]) | (sorted_ts_us[1:] != sorted_ts_us[:-1])
     kept = order[is_last_of_key]
-    return _PingBatch(TextCodes(store_codes[kept], store_ids.values), ts_us[kept], active[kept])
+    return _PingBatch(TextCodes(id_codes[kept], store_ids.values), ts_us[kept], active[kept])
 
 
 def _upsert_pings(conn: sa.Connection, batch: _PingBatch) -> None:
-    # Taken before ping_stores is written: concurrent pings ingests queue here instead
+    # Taken before stores is written: concurrent pings ingests queue here instead
     # of each waiting on a store the other has just added (a deadlock).
     lock_table_for_writing(conn, tables.pings)
-    store_key_by_code = _register_ping_stores(conn, batch)
+    first_ts_us = np.full(len(batch.store_ids.values), tables.NO_PING_US, dtype=np.int64)
+    np.minimum.at(first_ts_us, batch.store_ids.codes, batch.ts_us)
+    store_keys = _register_stores(conn, batch.store_ids.values, first_ts_us)[batch.store_ids.codes]
     keyed_pings = EncodedFrame(
-        tables.pings,
-        {"ts_us": batch.ts_us, "store_key": store_key_by_code[batch.store_ids.codes], "active": batch.active},
-        len(batch.ts_us),
+        tables.pings, {"ts_us": batch.ts_us, "store_key": store_keys, "active": batch.active}, len(batch.ts_us)
     )
     # The file ingested last decides a duplicated (store, instant).
     bulk_upsert(
         conn, keyed_pings, key_columns=["ts_us", "store_key"], update_columns=["active"], range_column="ts_us"
     )
+    merge_pings(conn, KeyedPings(batch.ts_us, store_keys, batch.active))
 
 
-def _register_ping_stores(conn: sa.Connection, batch: _PingBatch) -> np.ndarray:
-    """Key the batch's new stores, move first_ts_us earlier where the batch goes back further; store_key per code."""
-    ping_stores = tables.ping_stores
-    no_ping_us = np.iinfo(np.int64).max
-    first_ts_us_by_code = np.full(len(batch.store_ids.values), no_ping_us, dtype=np.int64)
-    np.minimum.at(first_ts_us_by_code, batch.store_ids.codes, batch.ts_us)
+def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np.ndarray | None = None) -> np.ndarray:
+    """store_key of each of `store_ids` (distinct), keying the new ones.
 
-    known = read_frame(conn, sa.select(*(ping_stores.c[name] for name in _PING_STORE_DTYPES)), _PING_STORE_DTYPES)
-    known_row_by_code = pd.Index(known["store_id"]).get_indexer(batch.store_ids.values)
-    is_known = known_row_by_code >= 0
-    stored_first_ts_us = np.full(len(known_row_by_code), no_ping_us, dtype=np.int64)
-    stored_first_ts_us[is_known] = known["first_ts_us"].to_numpy()[known_row_by_code[is_known]]
-    # New stores, and known ones whose first ping this batch moves earlier; the rest
-    # are not written (on PostgreSQL only rows actually inserted take a key from the sequence).
-    needs_write = first_ts_us_by_code < stored_first_ts_us
+    first_ts_us, per store, the earliest ping a file brings (NO_PING_US for none): a
+    stored first ping moves earlier where the file goes back further.
+    """
+    stores = tables.stores
+    # One writer of stores at a time: an hours and a pings ingest adding the same new
+    # stores in another order would otherwise deadlock on its unique index.
+    lock_table_for_writing(conn, stores)
+    if first_ts_us is None:
+        first_ts_us = np.full(len(store_ids), tables.NO_PING_US, dtype=np.int64)
+    known = read_frame(conn, sa.select(*(stores.c[name] for name in _STORE_DTYPES)), _STORE_DTYPES)
+    row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
+    is_known = row_of >= 0
+    stored_first_ts_us = known["first_ts_us"].to_numpy()[np.maximum(row_of, 0)] if len(known) else first_ts_us
+    # New stores, and known ones whose first ping moves earlier; the rest are not written
+    # (on PostgreSQL only rows actually inserted take a key from the sequence).
+    needs_write = ~is_known | (first_ts_us < stored_first_ts_us)
     if needs_write.any():
-        changed = pd.DataFrame(
-            {"store_id": batch.store_ids.values[needs_write], "first_ts_us": first_ts_us_by_code[needs_write]}
-        )
+        changed = pd.DataFrame({"store_id": store_ids[needs_write], "first_ts_us": first_ts_us[needs_write]})
         bulk_upsert(
             conn,
-            encode_frame(ping_stores, changed, ["store_id", "first_ts_us"]),
+            encode_frame(stores, changed, ["store_id", "first_ts_us"]),
             key_columns=["store_id"],
             update_columns=["first_ts_us"],
         )
-        if not is_known[needs_write].all():
-            known = read_frame(
-                conn, sa.select(*(ping_stores.c[name] for name in _PING_STORE_DTYPES)), _PING_STORE_DTYPES
-            )
-            known_row_by_code = pd.Index(known["store_id"]).get_indexer(batch.store_ids.values)
-    # A code without rows in the batch has no key (-1); no ping row uses it.
-    store_key_by_code = np.full(len(known_row_by_code), -1, dtype=np.int32)
-    is_known = known_row_by_code >= 0
-    store_key_by_code[is_known] = known["store_key"].to_numpy()[known_row_by_code[is_known]]
-    return store_key_by_code
+        if not is_known.all():
+            known = read_frame(conn, sa.select(*(stores.c[name] for name in _STORE_DTYPES)), _STORE_DTYPES)
+            row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
+    return known["store_key"].to_numpy()[row_of]
 
 
-def _pings_by_store(
-    ts_us: np.ndarray, store_keys: np.ndarray, active: np.ndarray, ping_stores: pd.DataFrame
-) -> pd.DataFrame:
-    """Keyed pings as [store_id (categorical), ts_us, active] sorted by (store_id, ts_us)."""
-    # Rank of each store_key in store_id order: sorting ints is far cheaper than strings.
-    store_ids_sorted = ping_stores.sort_values("store_id", kind="stable")
-    categories = pd.Index(store_ids_sorted["store_id"].to_numpy(dtype=object), dtype="str")
-    if len(ts_us) == 0:
-        return pd.DataFrame({
-            "store_id": pd.Categorical.from_codes(np.empty(0, np.int32), categories=categories),
-            "ts_us": np.empty(0, np.int64),
-            "active": np.empty(0, bool),
-        })
-    rank_by_key = np.full(int(ping_stores["store_key"].max()) + 1, -1, dtype=np.int64)
-    rank_by_key[store_ids_sorted["store_key"].to_numpy()] = np.arange(len(store_ids_sorted))
-    store_rank = rank_by_key[store_keys]
-    if (ts_us[1:] >= ts_us[:-1]).all():
-        # Already in ts order (SQLite reads the key in order): a stable sort by store
-        # alone finishes the job, and 16-bit ranks get numpy's radix sort.
-        rank_dtype = np.int16 if len(store_ids_sorted) <= np.iinfo(np.int16).max else np.int32
-        order = np.argsort(store_rank.astype(rank_dtype), kind="stable")
-    else:
-        ts_min_us, ts_max_us = int(ts_us.min()), int(ts_us.max())
-        if (ts_max_us - ts_min_us + 1) * len(store_ids_sorted) < 2**63:
-            order = np.argsort(store_rank * (ts_max_us - ts_min_us + 1) + (ts_us - ts_min_us), kind="stable")
-        else:
-            order = np.lexsort((ts_us, store_rank))
+@dataclass(frozen=True)
+class _StoreKeys:
+    """The stores table as lookups: store_id <-> store_key, and each key's rank in store_id order.
+
+    Keys are never reused or changed, so a copy read before a transaction stays right
+    for every store it holds.
+    """
+
+    store_ids: pd.Index  # every known store_id, sorted: the categories of store_id columns
+    rank_by_key: np.ndarray  # position in store_ids per store_key (-1: no such key)
+    key_by_rank: np.ndarray
+
+    @classmethod
+    def read(cls, conn: sa.Connection) -> _StoreKeys:
+        stores = tables.stores
+        known = read_frame(conn, sa.select(stores.c.store_key, stores.c.store_id), {
+            "store_key": np.int32,
+            "store_id": "str",
+        }, large=True)
+        # Sorted here, not in SQL: Python's str order is the contract, whatever the collation.
+        by_id = known.sort_values("store_id", kind="stable")
+        key_by_rank = by_id["store_key"].to_numpy()
+        rank_by_key = np.full(int(key_by_rank.max(initial=0)) + 1, -1, dtype=np.int64)
+        rank_by_key[key_by_rank] = np.arange(len(key_by_rank))
+        return cls(pd.Index(by_id["store_id"].to_numpy(dtype=object), dtype="str"), rank_by_key, key_by_rank)
+
+    @property
+    def max_key(self) -> int:
+        return len(self.rank_by_key) - 1
+
+    def keys_of(self, store_ids: pd.Series) -> np.ndarray:
+        """store_key per row; ValueError naming a store_id that no input has shown."""
+        ranks = codes_in(self.store_ids, store_ids)
+        if (ranks < 0).any():
+            unknown = store_ids.iloc[int(np.flatnonzero(ranks < 0)[0])]
+            raise ValueError(f"store_id {unknown!r} is not a known store (stores are added by ingesting inputs)")
+        return self.key_by_rank[ranks]
+
+    def by_store(self, keyed: pd.DataFrame, then_by: list[str]) -> pd.DataFrame:
+        """`keyed` with store_key replaced by a categorical store_id, sorted by store_id then `then_by`."""
+        ranks = self.rank_by_key[keyed["store_key"].to_numpy()]
+        order = np.lexsort([keyed[name].to_numpy() for name in reversed(then_by)] + [ranks])
+        frame = keyed.drop(columns="store_key").iloc[order].reset_index(drop=True)
+        frame.insert(0, "store_id", pd.Categorical.from_codes(ranks[order], categories=self.store_ids))
+        return frame
+
+
+def _pings_by_store(window: KeyedPings, keys: _StoreKeys) -> pd.DataFrame:
+    """Window pings (sorted by ts_us) as [store_id (categorical), ts_us, active] sorted by (store_id, ts_us)."""
+    store_rank = keys.rank_by_key[window.store_key] if len(window) else np.empty(0, dtype=np.int64)
+    # A stable sort by store alone keeps each store's pings in time order, and 16-bit
+    # ranks get numpy's radix sort.
+    rank_dtype = np.int16 if len(keys.store_ids) <= np.iinfo(np.int16).max else np.int32
+    order = np.argsort(store_rank.astype(rank_dtype), kind="stable")
     return pd.DataFrame(
         {
-            "store_id": pd.Categorical.from_codes(store_rank[order], categories=categories),
-            "ts_us": ts_us[order].astype(np.int64, copy=False),
-            "active": active[order].astype(bool, copy=False),
+            "store_id": pd.Categorical.from_codes(store_rank[order], categories=keys.store_ids),
+            "ts_us": window.ts_us[order],
+            "active": window.active[order],
         }
     )
 

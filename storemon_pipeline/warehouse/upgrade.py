@@ -1,0 +1,78 @@
+"""Create the schema, bringing a warehouse written by an earlier storemon up to it first.
+
+Each step looks at the tables to see whether it is due, so running it again on an
+upgraded (or new) warehouse does nothing. It runs in the caller's transaction: a
+failure leaves the warehouse as it was.
+
+Steps, oldest first:
+
+1. storemon 0.1 kept integer keys only for stores with pings (`ping_stores`), and
+   normalized_schedules and status_segments carried the store_id text in every row.
+   Now every known store has a key in `stores`, and those two tables use it:
+   `ping_stores` becomes `stores` (its keys, and so the pings, stay as they are) and
+   gains the stores known only from hours or zones; status_segments rows are copied
+   over with their store's key; normalized_schedules, which the next run rebuilds
+   anyway, is dropped.
+2. ping_days (each day's pings packed, for window reads) is new: it is filled from
+   pings once.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from storemon_pipeline.warehouse import tables
+from storemon_pipeline.warehouse.ping_days import rebuild_from_pings
+
+_LEGACY_SEGMENTS = "status_segments_by_store_id"
+
+
+def create_or_upgrade_tables(conn: sa.Connection) -> None:
+    existing = set(sa.inspect(conn).get_table_names())
+    keyed_all_stores = "ping_stores" in existing and "stores" not in existing
+    if keyed_all_stores:
+        conn.execute(sa.text("ALTER TABLE ping_stores RENAME TO stores"))
+    legacy_segments = _has_column(conn, existing, "status_segments", "store_id")
+    if legacy_segments:
+        conn.execute(sa.text("ALTER TABLE status_segments RENAME TO status_segments_by_store_id"))
+        # Index names are per schema, not per table: the new table's index needs the name.
+        conn.execute(sa.text("DROP INDEX ix_status_segments_as_of_us_store_id_start_us"))
+    if _has_column(conn, existing, "normalized_schedules", "store_id"):
+        conn.execute(sa.text("DROP TABLE normalized_schedules"))
+
+    tables.metadata.create_all(conn)
+
+    if "ping_days" not in existing and "pings" in existing:
+        rebuild_from_pings(conn)
+    if keyed_all_stores:
+        _key_stores_known_only_from_hours_or_zones(conn)
+    if legacy_segments:
+        _copy_legacy_segments(conn)
+
+
+def _has_column(conn: sa.Connection, existing: set[str], table: str, column: str) -> bool:
+    return table in existing and column in {c["name"] for c in sa.inspect(conn).get_columns(table)}
+
+
+def _key_stores_known_only_from_hours_or_zones(conn: sa.Connection) -> None:
+    stores = tables.stores
+    listed = sa.union(sa.select(tables.business_hours.c.store_id), sa.select(tables.timezones.c.store_id)).subquery()
+    unkeyed = sa.select(listed.c.store_id, sa.literal(tables.NO_PING_US, sa.BigInteger)).where(
+        ~sa.exists().where(stores.c.store_id == listed.c.store_id)
+    )
+    conn.execute(sa.insert(stores).from_select(["store_id", "first_ts_us"], unkeyed))
+
+
+def _copy_legacy_segments(conn: sa.Connection) -> None:
+    legacy = sa.Table(_LEGACY_SEGMENTS, sa.MetaData(), autoload_with=conn)
+    stores, segments = tables.stores, tables.status_segments
+    status_code = sa.case(
+        {status: code for code, status in enumerate(tables.SEGMENT_STATUSES)}, value=legacy.c.status
+    )
+    keyed = sa.select(legacy.c.as_of_us, stores.c.store_key, legacy.c.start_us, legacy.c.end_us, status_code).join(
+        stores, stores.c.store_id == legacy.c.store_id
+    )
+    conn.execute(
+        sa.insert(segments).from_select(["as_of_us", "store_key", "start_us", "end_us", "status"], keyed)
+    )
+    legacy.drop(conn)
