@@ -46,7 +46,8 @@ def write(tmp_path, text: str, name: str = "pings.csv"):
 
 
 def joined(parts: list[inputs.ParsedFile]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows = pd.concat([p.rows for p in parts], ignore_index=True)
+    """The parts' rows (store_id as plain text: each part has its own categories) and rejected rows."""
+    rows = pd.concat([p.rows.astype({"store_id": str}) for p in parts], ignore_index=True)
     rejected = pd.concat([p.rejected for p in parts], ignore_index=True)
     return rows, rejected
 
@@ -61,7 +62,7 @@ def test_parts_hold_the_rows_and_line_numbers_of_a_whole_read(tmp_path, line_end
     parts = list(parse_csv_parts(path, NOW_US, scan, part_bytes=part_bytes))
     assert (len(parts) > 1) == (part_bytes < scan.size)
     rows, rejected = joined(parts)
-    pd.testing.assert_frame_equal(rows, whole.rows.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(rows, whole.rows.astype({"store_id": str}), check_dtype=False)
     pd.testing.assert_frame_equal(rejected, whole.rejected.reset_index(drop=True), check_dtype=False)
     assert sum(p.n_rows for p in parts) == whole.n_rows
     assert {p.sha256 for p in parts} == {whole.sha256}
@@ -78,6 +79,7 @@ def test_a_file_with_quotes_or_bare_cr_is_read_whole(tmp_path):
         assert len(parts) == 1
         whole = parse_csv_file(path, NOW_US)
         pd.testing.assert_frame_equal(parts[0].rows, whole.rows)
+        assert isinstance(whole.rows["store_id"].dtype, pd.CategoricalDtype)
 
 
 def test_a_cr_at_the_end_of_a_scan_block_is_judged_with_the_next_block(tmp_path):
@@ -158,4 +160,23 @@ def test_only_a_pings_file_may_come_in_parts(tmp_path, sqlite_url):
     with pytest.raises(ValueError, match="only a pings file"):
         warehouse.ingest_parts("h.csv", parsed.sha256, "business_hours", [parsed, parsed], NOW_US)
     assert warehouse.read_business_hours().empty and warehouse.ingested_files().empty
+    warehouse.dispose()
+
+
+def test_a_file_rewritten_during_its_load_leaves_nothing_of_it(tmp_path, database_url):
+    warehouse = Warehouse(database_url)
+    path = write(tmp_path, pings_text(300))
+    scan = scan_csv_file(path)
+
+    def rewritten_after_the_first_part(parts):
+        for index, part in enumerate(parts):
+            yield part
+            if index == 0:  # the exporter overwrites the file in place, same length, other bytes
+                path.write_bytes(path.read_bytes().replace(b"active", b"ACTIVE"))
+
+    parts = rewritten_after_the_first_part(parse_csv_parts(path, NOW_US, scan, part_bytes=256))
+    with pytest.raises(FileChangedWhileReading, match="changed while it was being read"):
+        warehouse.ingest_parts(path.name, scan.sha256, "pings", parts, NOW_US)
+    assert warehouse.read_pings(0, 2**62).empty
+    assert warehouse.ingested_files().empty and warehouse.read_rejected().empty
     warehouse.dispose()

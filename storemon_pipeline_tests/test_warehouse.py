@@ -22,6 +22,7 @@ from storemon_pipeline.warehouse import IngestResult, Warehouse, WarehouseUnavai
 from storemon_pipeline.warehouse import ping_days as ping_days_module
 from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse import warehouse as warehouse_module
+from storemon_pipeline.warehouse.bulk import encode_text_column
 from storemon_pipeline.warehouse.tables import REPORT_VALUE_COLUMNS
 from storemon_pipeline.warehouse.warehouse import DerivedBuild
 
@@ -710,3 +711,13 @@ def test_a_second_warehouse_on_the_same_database_reuses_the_tables(database_url)
     second = Warehouse(database_url)
     assert pings_of(second) == [("s1", T0_US, True)]
     second.dispose()
+
+
+def test_text_codes_of_a_categorical_column_are_those_of_its_values():
+    """A parsed pings file hands store ids over as a categorical: its codes must be the plain column's."""
+    categorical = pd.Series(pd.Categorical(["b", None, "c", "b"], categories=["c", "zz", "b"]))
+    from_categories = encode_text_column(categorical)
+    from_text = encode_text_column(categorical.astype(object))
+    # Only the ids in use, in str order; a missing value stays code -1.
+    assert from_categories.values.tolist() == from_text.values.tolist() == ["b", "c"]
+    assert from_categories.codes.tolist() == from_text.codes.tolist() == [0, -1, 1, 0]

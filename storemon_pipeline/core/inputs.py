@@ -96,6 +96,8 @@ class ParsedFile:
     file_name: str
     sha256: str
     kind: str
+    # The valid rows and their `line`. A pings file's store_id is categorical, its categories
+    # the ids of these rows, sorted: millions of rows then hold one string per store.
     rows: pd.DataFrame
     rejected: pd.DataFrame
     n_rows: int
@@ -269,22 +271,29 @@ def parse_csv_parts(
     with open(path, "rb") as handle:
         header = handle.readline()
         digest.update(header)
-        first_line, carry = 2, b""
-        while True:
+        first_line, carry, at_end = 2, b"", False
+        while not at_end:
             block = handle.read(part_bytes)
             digest.update(block)
+            at_end = not block
             data = carry + block
-            cut = len(data) if not block else data.rfind(b"\n") + 1
-            lines, carry = data[:cut], data[cut:]
-            if lines:
-                part = parse_csv_bytes(header + lines, path.name, ingested_at_us, sha256=scan.sha256)
-                # The part's own numbering starts at 2 (its header is line 1).
-                part.rows["line"] += first_line - 2
-                part.rejected["line"] += first_line - 2
-                yield part
-                first_line += lines.count(b"\n")
-            if not block:
-                break
+            del block
+            cut = len(data) if at_end else data.rfind(b"\n") + 1
+            carry = data[cut:]
+            part_bytes_read = header + data[:cut]
+            del data
+            if len(part_bytes_read) == len(header):
+                continue
+            n_lines = part_bytes_read.count(b"\n") - header.count(b"\n")
+            part = parse_csv_bytes(part_bytes_read, path.name, ingested_at_us, sha256=scan.sha256)
+            # Dropped before the caller loads the part: at most one part's bytes are held.
+            del part_bytes_read
+            # The part's own numbering starts at 2 (its header is line 1).
+            part.rows["line"] += first_line - 2
+            part.rejected["line"] += first_line - 2
+            first_line += n_lines
+            yield part
+            del part
     if digest.hexdigest() != scan.sha256:
         raise FileChangedWhileReading(f"{path.name} changed while it was being read")
 
@@ -356,6 +365,8 @@ def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int, sha256: st
 
     ok = (reasons == "").to_numpy()
     rows = rows[ok].reset_index(drop=True)
+    if kind == PINGS:
+        rows["store_id"] = rows["store_id"].cat.remove_unused_categories()
     rows["line"] = frame["line"].to_numpy()[ok]
     # The raw text is only kept for rejected rows: build it for them alone.
     raw = _raw_text(frame[~ok], n_columns)
@@ -446,7 +457,7 @@ def _validate_pings(columns, reject, ingested_at_us: int) -> pd.DataFrame:
     reject((filled < EARLIEST_PING_US) | (filled > latest_allowed_us), "timestamp out of range")
     return pd.DataFrame(
         {
-            "store_id": columns["store_id"].astype(str).to_numpy(),
+            "store_id": pd.Categorical(columns["store_id"].astype(str).to_numpy()),
             "ts_us": filled.astype("int64").to_numpy(),
             "active": (status == "active").to_numpy(),
         }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from storemon_pipeline.core import inputs
 
@@ -87,9 +88,13 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
     # then holds one extra copy of one column at a time, not of all of them.
     codes, distinct = pd.factorize(_join(store_hashes))
     store_names = np.array([id_of_hash[int(h)] for h in distinct], dtype=object)
+    # Categories sorted, as the general reader's (a rank per distinct id, not a sort of the rows).
+    by_name = np.argsort(store_names)
+    rank = np.empty(len(by_name), dtype=np.int64)
+    rank[by_name] = np.arange(len(by_name))
     fast_rows = pd.DataFrame(
         {
-            "store_id": store_names[codes],
+            "store_id": pd.Categorical.from_codes(rank[codes], categories=pd.Index(store_names[by_name], dtype="str")),
             "ts_us": _join(ts_parts),
             "active": _join(active_parts),
             "line": _join(line_parts),
@@ -110,9 +115,11 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
         rest_rows["line"] = other_line_numbers[rest_rows["line"].to_numpy() - 2]
         rejected = rest.rejected.copy()
         rejected["line"] = other_line_numbers[rejected["line"].to_numpy() - 2]
-        rows = pd.concat([fast_rows, rest_rows], ignore_index=True)
+        store_id = union_categoricals([fast_rows["store_id"].array, rest_rows["store_id"].array], sort_categories=True)
+        rows = pd.concat([fast_rows.drop(columns="store_id"), rest_rows.drop(columns="store_id")], ignore_index=True)
+        rows.insert(0, "store_id", store_id)
         rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
-        rows = rows.astype({"store_id": str, "ts_us": "int64", "active": bool, "line": "int64"})
+        rows = rows.astype({"ts_us": "int64", "active": bool, "line": "int64"})
     return inputs.ParsedFile(
         file_name=file_name,
         sha256=sha256,

@@ -86,8 +86,17 @@ def numpy_dtype_for(column_type: sa.types.TypeEngine) -> np.dtype:
 
 
 def encode_text_column(series: pd.Series) -> TextCodes:
-    # sort=True: code order is Python's str order, which is also the order of both
-    # dialects (byte-order collation), so sorting codes sorts the strings.
+    # Codes in Python's str order, which is also the order of both dialects (byte-order
+    # collation), so sorting codes sorts the strings.
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # Already factorized (a parsed pings file): only the categories in use, ranked.
+        codes = series.cat.codes.to_numpy().astype(np.int64)
+        categories = series.cat.categories.to_numpy(dtype=object)
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(categories)))
+        used = used[np.argsort(categories[used])]
+        rank = np.full(len(categories) + 1, -1, dtype=np.int64)  # the last: code -1 (NULL) stays -1
+        rank[used] = np.arange(len(used))
+        return TextCodes(rank[codes], np.array([str(value) for value in categories[used]], dtype=object))
     # Via an object ndarray: about 30 % faster than factorizing pandas' str array itself.
     codes, distinct = pd.factorize(series.to_numpy(dtype=object), sort=True)
     values = np.array([value if isinstance(value, str) else str(value) for value in distinct], dtype=object)

@@ -179,8 +179,9 @@ class Warehouse:
         parts = iter(parts)
         # The first (for most files the only) part is checked, deduplicated and sorted before
         # the transaction, so that the SQLite write lock is held only while rows move.
-        first = next(parts, None)
-        prepared = None if first is None else _prepared_part(first, file_name, kind)
+        part = next(parts, None)
+        prepared = None if part is None else _prepared_part(part, file_name, kind)
+        part = None
         rows_loaded = rows_rejected = 0
         try:
             with self._transaction(write=True) as conn:
@@ -204,10 +205,13 @@ class Warehouse:
                     _load_part(conn, kind, file_id, valid_rows, rejected_rows)
                     rows_loaded += n_valid
                     rows_rejected += rejected_rows.n_rows
+                    # Let this part's rows go before the next part is read: memory holds one part.
+                    prepared = valid_rows = rejected_rows = None
                     part = next(parts, None)
                     if part is not None and kind != PINGS:
                         raise ValueError(f"{file_name}: only a pings file can be loaded in parts")
                     prepared = None if part is None else _prepared_part(part, file_name, kind)
+                    part = None
                 conn.execute(
                     sa.update(files)
                     .where(files.c.id == file_id)
@@ -531,7 +535,7 @@ def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np
     lock_table_for_writing(conn, stores)
     if first_ts_us is None:
         first_ts_us = np.full(len(store_ids), tables.NO_PING_US, dtype=np.int64)
-    known = read_frame(conn, sa.select(*(stores.c[name] for name in _STORE_DTYPES)), _STORE_DTYPES)
+    known = _stored_stores(conn)
     row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
     is_known = row_of >= 0
     stored_first_ts_us = known["first_ts_us"].to_numpy()[np.maximum(row_of, 0)] if len(known) else first_ts_us
@@ -547,9 +551,14 @@ def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np
             update_columns=["first_ts_us"],
         )
         if not is_known.all():
-            known = read_frame(conn, sa.select(*(stores.c[name] for name in _STORE_DTYPES)), _STORE_DTYPES)
+            known = _stored_stores(conn)
             row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
     return known["store_key"].to_numpy()[row_of]
+
+
+def _stored_stores(conn: sa.Connection) -> pd.DataFrame:
+    stores = tables.stores
+    return read_frame(conn, sa.select(*(stores.c[name] for name in _STORE_DTYPES)), _STORE_DTYPES, large=True)
 
 
 @dataclass(frozen=True)
@@ -566,21 +575,13 @@ class _StoreKeys:
 
     @classmethod
     def read(cls, conn: sa.Connection) -> _StoreKeys:
-        stores = tables.stores
-        known = read_frame(conn, sa.select(stores.c.store_key, stores.c.store_id), {
-            "store_key": np.int32,
-            "store_id": "str",
-        }, large=True)
+        known = _stored_stores(conn)
         # Sorted here, not in SQL: Python's str order is the contract, whatever the collation.
         by_id = known.sort_values("store_id", kind="stable")
         key_by_rank = by_id["store_key"].to_numpy()
         rank_by_key = np.full(int(key_by_rank.max(initial=0)) + 1, -1, dtype=np.int64)
         rank_by_key[key_by_rank] = np.arange(len(key_by_rank))
         return cls(pd.Index(by_id["store_id"].to_numpy(dtype=object), dtype="str"), rank_by_key, key_by_rank)
-
-    @property
-    def max_key(self) -> int:
-        return len(self.rank_by_key) - 1
 
     def keys_of(self, store_ids: pd.Series) -> np.ndarray:
         """store_key per row; ValueError naming a store_id that no input has shown."""
