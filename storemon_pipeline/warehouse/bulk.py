@@ -1,8 +1,10 @@
 """Dialect-specific bulk writes and reads of DataFrames.
 
-Writes, PostgreSQL: binary COPY into TEMP staging tables of the caller's
-transaction, then INSERT ... SELECT into the target table (an upsert is an
-UPDATE ... FROM of the changed rows plus an INSERT of the missing ones). Text
+Writes, PostgreSQL: a frame of fixed-width columns goes by binary COPY straight
+into its table (an upsert tries that first, under a savepoint, and merges only
+if a key is stored already). Otherwise binary COPY into TEMP staging tables of
+the caller's transaction, then INSERT ... SELECT into the target table (an
+upsert is an UPDATE ... FROM of the changed rows plus an INSERT of the missing ones). Text
 columns travel as int codes plus one small dictionary table per text column: a
 binary payload of fixed-width rows is built by numpy in one step, while per-row
 string formatting would cost seconds per million rows; values like store ids and
@@ -335,12 +337,12 @@ class _SqliteInsert:
     names: list[str]
 
     @property
-    def _placeholders(self) -> str:
+    def placeholders(self) -> str:
         return "(" + ", ".join(["?"] * len(self.names)) + ")"
 
     def sql(self, n_rows: int) -> str:
         """The statement for n_rows rows: its one group of `?` repeated."""
-        group = self._placeholders
+        group = self.placeholders
         return self.one_row_sql.replace(group, ", ".join([group] * n_rows), 1)
 
 
@@ -356,7 +358,7 @@ def _sqlite_insert(conn: sa.Connection, table: sa.Table, names: list[str], on_co
     compiled = statement.compile(dialect=conn.dialect)
     insert = _SqliteInsert(compiled.string, list(compiled.positiontup or ()))
     if sorted(insert.names) != sorted(names) or compiled.string.count("?") != len(names) \
-            or compiled.string.count(insert._placeholders) != 1:
+            or compiled.string.count(insert.placeholders) != 1:
         raise AssertionError(f"unexpected SQLite INSERT for {table.name}: {compiled.string}")
     return insert
 
