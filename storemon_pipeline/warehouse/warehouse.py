@@ -248,8 +248,10 @@ class Warehouse:
         """
         self._ensure_tables()
         with self._transaction() as conn:
-            keys = _StoreKeys.read(conn)
+            # Pings before stores: stores only grow, so (even where each statement sees what
+            # has committed by then, as in PostgreSQL) every key read is found.
             window = read_window(conn, start_us, end_us)
+            keys = _StoreKeys.read(conn)
         return _pings_by_store(window, keys)
 
     def read_business_hours(self) -> pd.DataFrame:
