@@ -32,14 +32,17 @@ def test_pack_and_unpack_round_trip_every_value():
         KeyedPings.unpack(data, 4)
 
 
-def test_merged_keeps_one_ping_per_instant_and_store_the_incoming_one_winning():
-    stored = keyed((10, 1, True), (10, 2, True), (20, 1, False))
-    incoming = keyed((20, 1, True), (5, 3, False), (10, 2, True))
+# A day apart (the one packed sort key) and years apart, or a key past 2**25 (the general sort).
+@pytest.mark.parametrize("scale, key_base", [(1, 0), (DAY_US, 0), (2**40, 0), (1, 2**30)])
+def test_merged_keeps_one_ping_per_instant_and_store_the_incoming_one_winning(scale, key_base):
+    k = key_base
+    stored = keyed((10 * scale, k + 1, True), (10 * scale, k + 2, True), (20 * scale, k + 1, False))
+    incoming = keyed((20 * scale, k + 1, True), (5 * scale, k + 3, False), (10 * scale, k + 2, True))
     assert as_tuples(merged(stored, incoming)) == [
-        (5, 3, False),
-        (10, 1, True),
-        (10, 2, True),
-        (20, 1, True),  # the incoming status replaced the stored one
+        (5 * scale, k + 3, False),
+        (10 * scale, k + 1, True),
+        (10 * scale, k + 2, True),
+        (20 * scale, k + 1, True),  # the incoming status replaced the stored one
     ]
 
 

@@ -26,6 +26,8 @@ from storemon_pipeline.warehouse.bulk import read_frame
 US_PER_DAY = 86_400_000_000
 _TS, _KEY, _ACTIVE = np.dtype("<i8"), np.dtype("<i4"), np.dtype("u1")
 _BYTES_PER_PING = _TS.itemsize + _KEY.itemsize + _ACTIVE.itemsize
+# merged()'s packed sort key: offset_us << 26 | store_key << 1 | is_incoming, 63 bits.
+_SORT_OFFSET_BITS, _SORT_KEY_BITS = 37, 25
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,16 @@ class KeyedPings:
 def merged(stored: KeyedPings, incoming: KeyedPings) -> KeyedPings:
     """One entry per (ts_us, store_key), sorted; where both hold one, incoming's wins (as the upsert of pings)."""
     both = KeyedPings.concatenate([stored, incoming])
-    is_incoming = np.concatenate([np.zeros(len(stored), bool), np.ones(len(incoming), bool)])
+    if len(both) == 0:
+        return both
+    is_incoming = np.concatenate([np.zeros(len(stored), np.int64), np.ones(len(incoming), np.int64)])
     # Sorted by ts, then store, then stored-before-incoming: the last of a run of equal keys wins.
-    order = np.lexsort((is_incoming, both.store_key, both.ts_us))
+    offset_us = both.ts_us - both.ts_us.min()
+    if int(offset_us.max()).bit_length() <= _SORT_OFFSET_BITS and int(both.store_key.max()).bit_length() <= _SORT_KEY_BITS:
+        # One int64 sort key (a day of microseconds and 33 M stores fit): 3 times faster than lexsort.
+        order = np.argsort((offset_us << (_SORT_KEY_BITS + 1)) | (both.store_key.astype(np.int64) << 1) | is_incoming)
+    else:
+        order = np.lexsort((is_incoming, both.store_key, both.ts_us))
     both = both.take(order)
     last = np.ones(len(both), dtype=bool)
     last[:-1] = (both.ts_us[1:] != both.ts_us[:-1]) | (both.store_key[1:] != both.store_key[:-1])
