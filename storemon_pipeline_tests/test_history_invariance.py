@@ -7,7 +7,7 @@ agree exactly on the evidence window [T - 8 d, T] and differ only before it.
 streams are consumed differently, so even the last 8 days would differ.)
 
 Both folders go through the real path, `storemon report` in-process (raw
-assets -> warehouse (SQLite) -> normalized_schedules -> status_segments ->
+assets -> warehouse (the long history on SQLite and on PostgreSQL) -> normalized_schedules -> status_segments ->
 store_report), and the two report CSVs must be byte-identical.
 """
 
@@ -59,12 +59,14 @@ def _fleet_folders(tmp_path):
     return fleet, long_dir, short_dir
 
 
-def test_report_ignores_history_before_the_evidence_window(tmp_path):
+def test_report_ignores_history_before_the_evidence_window(tmp_path, database_url):
+    """The long history in the warehouse under test (SQLite, then PostgreSQL), the short one in SQLite."""
     fleet, long_dir, short_dir = _fleet_folders(tmp_path)
     outputs = {}
+    urls = {"long": database_url, "short": f"sqlite:///{tmp_path / 'short.db'}"}
     for name, folder in (("long", long_dir), ("short", short_dir)):
         out = tmp_path / f"report_{name}.csv"
-        url = f"sqlite:///{tmp_path / f'{name}.db'}"
+        url = urls[name]
         assert main(["report", "--data-dir", str(folder), "--out", str(out), "--database-url", url,
                      "--as-of", AS_OF]) == 0
         outputs[name] = out.read_bytes()
