@@ -45,6 +45,12 @@ mutation Start($selector: SensorSelector!) {
     ... on PythonError { message }
   }
 }"""
+SENSOR_TICKS = """
+query Ticks($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { ticks(limit: 1) { timestamp } } }
+  }
+}"""
 STOP_SENSOR = """
 mutation Stop($id: String!) {
   stopSensor(id: $id) { __typename ... on PythonError { message } }
@@ -106,6 +112,10 @@ class GraphQL:
     def start_sensor(self, name: str) -> None:
         started = self(START_SENSOR, selector=self.sensor_selector(name))["startSensor"]
         assert started["__typename"] == "Sensor", started
+
+    def latest_tick_s(self, name: str) -> float:
+        ticks = self(SENSOR_TICKS, selector=self.sensor_selector(name))["sensorOrError"]["sensorState"]["ticks"]
+        return ticks[0]["timestamp"] if ticks else 0.0
 
     def stop_sensor(self, name: str) -> None:
         sensor = self(SENSOR_QUERY, selector=self.sensor_selector(name))["sensorOrError"]
@@ -190,8 +200,13 @@ def test_request_report_from_the_launchpad_materializes_the_chosen_as_of(stack):
     gql = GraphQL(stack.dagster_url)
     latest_us = Warehouse(stack.database_url).latest_ping_us()
     as_of = partition_key(latest_us - 3 * 3600 * US_PER_S)  # a past instant: a backfill
+    started_s = time.time()
     gql.start_sensor("report_request_sensor")
     try:
+        # A run-status sensor watches from the newest run event at its first tick on: a
+        # request_report run that succeeded before that tick would never be seen.
+        wait_for("report_request_sensor's first tick", lambda: gql.latest_tick_s("report_request_sensor") > started_s,
+                 stack)
         config = {"ops": {"resolve_report_key": {"config": {"as_of": as_of}}}}
         launched = gql(LAUNCH_REQUEST, config=config)["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
