@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from storemon_pipeline.core.report import REPORT_COLUMNS
-from storemon_pipeline.core.segments import STATUS_CODES
 
 # Byte-order collation on PostgreSQL so ORDER BY store_id agrees with Python's str
 # ordering and with SQLite's default BINARY collation (a locale collation would sort
@@ -144,10 +143,8 @@ derived_state = sa.Table(
     sa.Column("summary_json", sa.Text, nullable=False),
 )
 
-# status: the code of the status in SEGMENT_STATUSES (0 inactive, 1 active, 2 unknown =
-# no evidence); a store's id is stores.store_id of its store_key.
-SEGMENT_STATUSES = tuple(STATUS_CODES)
-
+# status: the code of core.segments.STATUS_CODES (0 inactive, 1 active, 2 unknown = no
+# evidence); a store's id is stores.store_id of its store_key.
 status_segments = sa.Table(
     "status_segments",
     metadata,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from storemon_pipeline.core.segments import STATUS_CODES
 from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse.ping_days import rebuild_from_pings
 
@@ -67,7 +68,7 @@ def _copy_legacy_segments(conn: sa.Connection) -> None:
     legacy = sa.Table(_LEGACY_SEGMENTS, sa.MetaData(), autoload_with=conn)
     stores, segments = tables.stores, tables.status_segments
     status_code = sa.case(
-        {status: code for code, status in enumerate(tables.SEGMENT_STATUSES)}, value=legacy.c.status
+        {status: code for code, status in enumerate(STATUS_CODES)}, value=legacy.c.status
     )
     keyed = sa.select(legacy.c.as_of_us, stores.c.store_key, legacy.c.start_us, legacy.c.end_us, status_code).join(
         stores, stores.c.store_id == legacy.c.store_id
