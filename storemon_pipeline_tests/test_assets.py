@@ -146,7 +146,7 @@ def test_uptime_histogram_bars_follow_the_counts():
     assert first / top == pytest.approx(10 / 30, abs=0.03)
 
 
-@pytest.mark.parametrize("key", ["2023-03-14 12:00:00", "latest", "../../etc/passwd"])
+@pytest.mark.parametrize("key", ["2023-03-14 12:00:00", "latest", "../../etc/passwd", "2023-3-14T12:00:00Z", "2023-03-14T1:2:3Z"])
 def test_malformed_partition_keys_are_refused(key):
     with pytest.raises(ValueError, match="not a report partition key"):
         as_of_from_partition_key(key)

@@ -10,6 +10,7 @@ from dagster import AssetCheckSeverity, RunRequest
 
 from storemon_pipeline.automation import raw_paths_run_config
 from storemon_pipeline.core.quality import (
+    findings_growth,
     overlapping_hours,
     rejected_share_by_file,
     stores_over_downtime,
@@ -57,6 +58,13 @@ def test_zero_length_rows_are_those_with_start_equal_to_end():
 def test_stores_without_valid_zone_counts_missing_and_unknown_names():
     zones = pd.DataFrame({"store_id": ["a", "b"], "timezone": ["Europe/Paris", "Mars/Olympus"]})
     assert stores_without_valid_zone(["a", "b", "c"], zones, {"Europe/Paris"}) == ["b", "c"]
+
+
+def test_findings_growth_counts_only_more_cases_than_the_previous_build():
+    current = {"stores_without_valid_zone": 5, "stores_with_odd_hours": 2}
+    assert findings_growth(None, current) == {"stores_without_valid_zone": 0, "stores_with_odd_hours": 0}
+    previous = {"stores_without_valid_zone": 3, "stores_with_odd_hours": 4}
+    assert findings_growth(previous, current) == {"stores_without_valid_zone": 2, "stores_with_odd_hours": 0}
 
 
 def test_rejected_share_by_file_handles_empty_files():
@@ -125,7 +133,7 @@ def test_report_checks_flag_stale_data_and_stores_down_too_long(stack, monkeypat
     assert check.metadata["age_hours"].value == pytest.approx(3.92, abs=0.01)
 
 
-def test_schedule_checks_flag_missing_zones_and_odd_hours(stack):
+def test_schedule_checks_keep_standing_facts_in_metadata_and_warn_when_they_grow(stack):
     hours = "store_id,dayOfWeek,start_time_local,end_time_local\n" + (
         "a,0,09:00,12:00\na,0,11:00,14:00\n"  # overlap
         "b,1,10:00,10:00\n"  # start = end: read as 24 h
@@ -137,15 +145,28 @@ def test_schedule_checks_flag_missing_zones_and_odd_hours(stack):
     assert not zone_rejected.passed and zone_rejected.severity == AssetCheckSeverity.ERROR  # 1 of 2 rows
     assert "unknown zone name" in zone_rejected.metadata["reasons"].value
 
+    # The first build is the baseline: what stands is counted, nothing is flagged.
     checks = evaluations(report(stack, "2023-01-25T04:05:00Z"))
     zones_check = checks[("normalized_schedules", "zones_valid")]
-    assert not zones_check.passed and zones_check.severity == AssetCheckSeverity.WARN
+    assert zones_check.passed
     assert zones_check.metadata["stores_without_valid_zone"].value == 2  # b (unknown name) and c (none)
     assert zones_check.metadata["rows_rejected_for_unknown_zone"].value == 1
+    assert zones_check.metadata["new_since_previous_build"].value == 0
     sane = checks[("normalized_schedules", "business_hours_sane")]
-    assert not sane.passed and sane.severity == AssetCheckSeverity.WARN
+    assert sane.passed
     assert sane.metadata["overlapping_openings"].value == 1
     assert sane.metadata["start_equals_end_rows"].value == 1
+    assert sane.metadata["stores_affected"].value == 2
+
+    # A new store with overlapping hours and no zone: both warn, counting the one new store.
+    ingest(stack, hours2="store_id,dayOfWeek,start_time_local,end_time_local\nd,3,08:00,12:00\nd,3,10:00,13:00\n")
+    checks = evaluations(report(stack, "2023-01-25T04:06:00Z"))
+    for name, total in (("zones_valid", 3), ("business_hours_sane", 3)):
+        check = checks[("normalized_schedules", name)]
+        assert not check.passed and check.severity == AssetCheckSeverity.WARN, name
+        assert check.metadata["new_since_previous_build"].value == 1, name
+    assert checks[("normalized_schedules", "zones_valid")].metadata["stores_without_valid_zone"].value == 3
+    assert checks[("normalized_schedules", "business_hours_sane")].metadata["stores_affected"].value == 3
 
 
 def test_clean_data_passes_every_check(stack):
@@ -156,7 +177,7 @@ def test_clean_data_passes_every_check(stack):
     run = ingest(stack, pings=pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 24))), hours=hours, zones=zones)
     report_run = report(stack, "2023-01-25T23:05:00Z")
     checks = {**evaluations(run), **evaluations(report_run)}
-    assert len(checks) == 8
+    assert len(checks) == 9  # business_time_adds_up among them
     assert all(c.passed for c in checks.values()), {k: c.description for k, c in checks.items() if not c.passed}
 
     # The report's materialization carries the numbers a person reads and a chart the UI shows.

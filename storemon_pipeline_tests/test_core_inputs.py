@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storemon_pipeline.core.inputs import (
+    COMPLETE_INSTANT,
     _TS_SUFFIX,
     BUSINESS_HOURS,
     PINGS,
@@ -425,8 +426,9 @@ def test_time_parser_keeps_index_and_missing_values():
 
 
 def timestamps_by_regex(values: pd.Series) -> pd.Series:
-    """The definition the fast suffix cut must match: the regex on every value."""
-    cleaned = values.str.replace(_TS_SUFFIX, "", regex=True)
+    """The definition the fast suffix cut must match: the grammar, then the regex, on every value."""
+    complete = values.str.fullmatch(COMPLETE_INSTANT).fillna(False).astype(bool)
+    cleaned = values.where(complete, None).str.replace(_TS_SUFFIX, "", regex=True)
     parsed = pd.to_datetime(cleaned, format="ISO8601", errors="coerce", utc=True)
     return pd.Series([None if pd.isna(v) else int(v.value // 1000) for v in parsed], index=values.index, dtype=object)
 
@@ -446,3 +448,40 @@ def test_fast_timestamp_suffix_cut_matches_the_regex_definition(texts):
     got = parse_timestamps_us(values)
     assert got.index.equals(values.index)
     assert got.astype(object).where(got.notna(), None).tolist() == timestamps_by_regex(values).tolist()
+
+
+# A row cut off while its file was being written: ISO 8601 (and pandas) would read each of these
+# as a real instant (midnight, 11:05, 11:00, the 1st, New Year), a ping at a made-up time.
+CUT_OFF_TIMESTAMPS = ["2023-01-22 ", "2023-01-22", "2023-01-22 11:5", "2023-01-22 11", "2023-01-22 11:59",
+                      "2023-01-2", "2023", "2023-01-22 11:59:3", "2023-01-22 11:59:30 UT", "2023-01-22 11:59:30."]
+
+
+@pytest.mark.parametrize("text", CUT_OFF_TIMESTAMPS)
+def test_a_timestamp_cut_short_is_rejected_not_completed(text):
+    parsed = parse(PINGS_HEADER + f"s1,active,{text}\n")
+    assert parsed.rows.empty
+    assert parsed.rejected["reason"].tolist() == ["unparseable timestamp"]
+
+
+def test_a_file_cut_inside_its_last_timestamp_loses_only_that_row():
+    # Plain rows (the fast reader) and the cut last row of a stalled upload, no final newline.
+    rows = "".join(f"s{i},active,2023-01-22 1{i}:00:00.000000 UTC\n" for i in range(5))
+    parsed = parse(PINGS_HEADER + rows + "s9,inactive,2023-01-22 11:5")
+    assert len(parsed.rows) == 5
+    assert parsed.rejected[["line", "reason"]].values.tolist() == [[7, "unparseable timestamp"]]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2023-01-22 11:05:00", "2023-01-22T11:05:00Z"),
+        ("2023-01-22T11:05:00.5z", "2023-01-22T11:05:00.5Z"),
+        ("2023-01-22 11:05:00.123456789 utc", "2023-01-22T11:05:00.123456Z"),
+        ("2023-01-22T11:05:00+01:00", "2023-01-22T10:05:00Z"),
+        ("2023-01-22T11:05:00-0130", "2023-01-22T12:35:00Z"),
+    ],
+)
+def test_complete_instants_in_every_documented_form_are_read(text, expected):
+    parsed = parse(PINGS_HEADER + f"s1,active,{text}\n")
+    assert parsed.rejected.empty
+    assert parsed.rows["ts_us"].tolist() == [pd.Timestamp(expected).value // 1000]

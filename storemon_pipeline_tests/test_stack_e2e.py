@@ -190,7 +190,8 @@ def test_a_dropped_csv_becomes_a_report_partition(stack):
     assert {"stores", "report_path", "worst_stores", "fleet_uptime_pct_last_week"} <= labels
 
     checks = {c["name"]: c["executionForLatestMaterialization"] for c in node["assetChecksOrError"]["checks"]}
-    assert set(checks) == {"data_fresh", "downtime_last_day"}
+    assert set(checks) == {"business_time_adds_up", "data_fresh", "downtime_last_day"}
+    assert checks["business_time_adds_up"]["status"] == "SUCCEEDED"  # blocking: the report was published
     assert checks["data_fresh"]["status"] == "SUCCEEDED"
     assert checks["downtime_last_day"]["status"] in {"SUCCEEDED", "FAILED"}  # a business signal, not a fault
     assert (Path(stack.reports_dir) / f"report_{expected_key}.csv").exists()

@@ -566,13 +566,15 @@ def test_hostile_strings_round_trip_unchanged(warehouse):
             "status": [("active", "inactive", "unknown")[index % 3] for index in range(len(stores))],
         }
     )
-    warehouse.write_status_segments(T0_US, segments)
+    warehouse.write_status_segments(T0_US, segments, schedules_version="v1")
     expected = segments.sort_values(["store_id", "start_us"]).reset_index(drop=True)
     read_back = warehouse.read_status_segments(T0_US)
     assert read_back.values.tolist() == expected.values.tolist()
     # A status is one of three: anything else is refused before a row is written.
     with pytest.raises(ValueError, match="only inactive, active, unknown"):
-        warehouse.write_status_segments(T0_US + 1, segments.assign(status=HOSTILE_STRINGS[: len(stores)]))
+        warehouse.write_status_segments(
+            T0_US + 1, segments.assign(status=HOSTILE_STRINGS[: len(stores)]), schedules_version="v1"
+        )
     assert warehouse.read_status_segments(T0_US + 1).empty
 
 
@@ -642,9 +644,9 @@ def test_status_segments_replace_only_their_partition(warehouse):
         )
 
     warehouse.ingest(timezones_file([(store, "UTC") for store in "abcd"]), T0_US)
-    warehouse.write_status_segments(T0_US, segments(["a", "b"], "active"))
-    warehouse.write_status_segments(T0_US + HOUR_US, segments(["c"], "inactive"))
-    warehouse.write_status_segments(T0_US, segments(["d"], "unknown"))
+    warehouse.write_status_segments(T0_US, segments(["a", "b"], "active"), schedules_version="v1")
+    warehouse.write_status_segments(T0_US + HOUR_US, segments(["c"], "inactive"), schedules_version="v1")
+    warehouse.write_status_segments(T0_US, segments(["d"], "unknown"), schedules_version="v1")
 
     read = warehouse.read_status_segments(T0_US)
     assert_dtypes(read, {"store_id": "category of str", "start_us": np.int64, "end_us": np.int64, "status": "category of str"})
@@ -664,9 +666,9 @@ def test_report_replaces_only_its_partition(warehouse):
             "downtime_last_week": [0.0, 166.5],
         }
     )
-    warehouse.write_report(T0_US, report)
-    warehouse.write_report(T0_US + HOUR_US, report.iloc[:1])
-    warehouse.write_report(T0_US + HOUR_US, report.iloc[1:])
+    for as_of_us, rows in ((T0_US, report), (T0_US + HOUR_US, report.iloc[:1]), (T0_US + HOUR_US, report.iloc[1:])):
+        with warehouse.report_partition(as_of_us) as partition:
+            partition.write_report(rows)
 
     read = warehouse.read_report(T0_US)
     assert_dtypes(read, {"store_id": "str", **{name: np.float64 for name in REPORT_VALUE_COLUMNS}})

@@ -7,9 +7,10 @@ import time
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, asset
 
+from storemon_pipeline.assets.markdown import LISTED_ROWS
 from storemon_pipeline.assets.raw import raw_business_hours, raw_pings, raw_timezones
 from storemon_pipeline.core.inputs import known_zone_names
-from storemon_pipeline.core.quality import schedule_findings
+from storemon_pipeline.core.quality import findings_growth, schedule_findings
 from storemon_pipeline.core.schedules import normalize_schedules
 from storemon_pipeline.resources import WarehouseResource
 from storemon_pipeline.warehouse import Warehouse
@@ -19,8 +20,6 @@ EVERY_PING_US = 2**62
 # Bump when normalize_schedules or schedule_findings give other output for the same inputs:
 # a warehouse built by the previous rules is then rebuilt on the next run.
 RULES_VERSION = 1
-# Cases of each finding kept for the checks to show.
-FINDINGS_LISTED = 20
 
 
 def build_normalized_schedules(store: Warehouse) -> tuple[dict, str]:
@@ -39,15 +38,17 @@ def build_normalized_schedules(store: Warehouse) -> tuple[dict, str]:
         zones = store.read_timezones()
         schedules = normalize_schedules(hours, zones, store.report_store_ids(EVERY_PING_US))
         n_stores = int(schedules["store_id"].nunique())
+        findings = {
+            **schedule_findings(hours, zones, schedules, known_zone_names(), LISTED_ROWS),
+            "rows_rejected_for_unknown_zone": store.count_rejected_rows("unknown zone name"),
+        }
+        findings["new_since_previous_build"] = findings_growth(built.summary["findings"] if built else None, findings)
         summary = {
             "rows": len(schedules),
             "stores": n_stores,
             "stores_open_24x7": n_stores - int(hours["store_id"].nunique()),
             "stores_default_zone": n_stores - int(zones["store_id"].isin(schedules["store_id"]).sum()),
-            "findings": {
-                **schedule_findings(hours, zones, schedules, known_zone_names(), FINDINGS_LISTED),
-                "rows_rejected_for_unknown_zone": store.count_rejected_rows("unknown zone name"),
-            },
+            "findings": findings,
         }
         store.write_normalized_schedules(schedules, version=version, summary=summary)
     else:
@@ -61,7 +62,7 @@ def build_normalized_schedules(store: Warehouse) -> tuple[dict, str]:
     deps=[raw_pings, raw_business_hours, raw_timezones],
     group_name="schedules",
     description=(
-        "Per store: zone (America/Chicago when missing), weekly openings with SPEC's end rules, 24x7 when no hours. "
+        "Per store: zone (America/Chicago when missing), weekly openings with the end-of-day, overnight and 24 h rules of docs/report-semantics.md, 24x7 when no hours. "
         "Rebuilt only when an hours or zones file, or a new store, arrived since the last build."
     ),
 )

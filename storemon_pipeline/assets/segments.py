@@ -20,6 +20,10 @@ def build_status_segments(store: Warehouse, as_of_us: int) -> dict:
     """The asset's work: schedules and window pings through the core, segments into the warehouse; returns metadata."""
     started = time.monotonic()
     store_ids = set(store.report_store_ids(as_of_us))
+    # The build's version before its rows: a rebuild in between makes store_report refuse, never sum wrong.
+    build = store.normalized_schedules_build()
+    if build is None:
+        raise Failure("normalized_schedules was never built: materialize normalized_schedules first (the report jobs do).")
     schedules = store.read_normalized_schedules()
     missing = store_ids - set(schedules["store_id"].unique())
     if missing:
@@ -30,7 +34,7 @@ def build_status_segments(store: Warehouse, as_of_us: int) -> dict:
     schedules = schedules[schedules["store_id"].isin(store_ids)]
     pings = store.read_pings(as_of_us - EVIDENCE_SPAN_US, as_of_us)
     segments = compute_status_segments(schedules, pings, as_of_us)
-    store.write_status_segments(as_of_us, segments)
+    store.write_status_segments(as_of_us, segments, schedules_version=build.version)
 
     hours = (segments["end_us"] - segments["start_us"]) / US_PER_HOUR
     status = segments["status"]

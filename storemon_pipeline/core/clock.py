@@ -46,5 +46,8 @@ def as_of_from_partition_key(key: str) -> int:
     try:
         parsed = datetime.strptime(key, PARTITION_KEY_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:
-        raise ValueError(f"not a report partition key: {key!r} (expected e.g. 2023-01-25T18:13:23Z)") from None
+        parsed = None
+    # strptime also takes unpadded fields (2023-1-5T1:2:3Z): one instant, one key.
+    if parsed is None or parsed.strftime(PARTITION_KEY_FORMAT) != key:
+        raise ValueError(f"not a report partition key: {key!r} (expected e.g. 2023-01-25T18:13:23Z)")
     return int(parsed.timestamp()) * US_PER_S

@@ -432,12 +432,25 @@ def _without_zone_suffix(values: pd.Series) -> pd.Series:
     return cleaned
 
 
+# The only timestamps a ping may carry: a complete instant, date and time to the second, an
+# optional fraction, then optionally UTC / Z or a numeric offset. ISO 8601 also allows dates
+# and times cut short (`2023-03-14`, `2023-03-14 11:5`), and pandas reads those as real
+# instants (midnight, 11:05): a row cut off while its file was being written would load as
+# a ping at a made-up time. Anything else is an unparseable timestamp.
+COMPLETE_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?: ?UTC|Z|[+-]\d{2}:?\d{2})?",
+    re.IGNORECASE,
+)
+
+
 def parse_timestamps_us(values: pd.Series) -> pd.Series:
-    """Microseconds since the epoch (UTC) or <NA> for an unparseable value.
+    """Microseconds since the epoch (UTC) or <NA> for a value that is not a complete instant.
 
     Accepts the export's `2023-01-22 12:09:39.388884 UTC` and ISO 8601 with
     `T` and/or `Z`, with or without a fraction; an explicit offset is honoured.
     """
+    complete = values.str.fullmatch(COMPLETE_INSTANT).fillna(False).to_numpy(dtype=bool)
+    values = values.where(complete, None)
     parsed = pd.to_datetime(_without_zone_suffix(values), format="ISO8601", errors="coerce", utc=True)
     as_us = parsed.dt.as_unit("us")
     result = pd.Series(pd.NA, index=values.index, dtype="Int64")

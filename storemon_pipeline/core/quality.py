@@ -126,3 +126,16 @@ def schedule_findings(
         "start_equals_end_examples": _records(zero, limit),
         "stores_with_odd_hours": len(affected),
     }
+
+
+# Findings that are standing facts of real exports (the report has a rule for each: Chicago for a
+# missing zone, the union of overlapping openings, 24 h for start = end): a check warns when they
+# grow, not on every run while they stand.
+STANDING_FINDINGS = ("stores_without_valid_zone", "stores_with_odd_hours")
+
+
+def findings_growth(previous: dict | None, current: dict) -> dict[str, int]:
+    """How many more cases of each standing finding than in the previous build (none on the first)."""
+    if previous is None:
+        return {name: 0 for name in STANDING_FINDINGS}
+    return {name: max(0, int(current[name]) - int(previous.get(name, current[name]))) for name in STANDING_FINDINGS}

@@ -49,6 +49,56 @@ def store_report(segments: pd.DataFrame, store_ids: Iterable[str], as_of_us: int
     return report[REPORT_COLUMNS]
 
 
+# Each figure is rounded to 2 decimals on its own, so uptime + downtime may miss the rounded
+# business time by up to one unit in the last place.
+ROUNDING_TOLERANCE = 0.01 + 1e-9
+
+
+def business_time_by_window(intervals: pd.DataFrame, store_ids: Iterable[str], as_of_us: int) -> pd.DataFrame:
+    """Per store (sorted): the business time of each window, in the report's units, unrounded.
+
+    `intervals` are business intervals (core.business_time) covering at least the last week.
+    """
+    stores = pd.Index(sorted(set(store_ids)), dtype=object)
+    codes = codes_in(stores, intervals["store_id"])
+    known = codes >= 0
+    start_us = intervals["start_us"].to_numpy(dtype=np.int64)[known]
+    end_us = np.minimum(intervals["end_us"].to_numpy(dtype=np.int64)[known], as_of_us)
+    business = pd.DataFrame({"store_id": stores.to_numpy()})
+    for window, span_us in WINDOW_SPANS_US.items():
+        overlap_us = np.clip(end_us - np.maximum(start_us, as_of_us - span_us), 0, None)
+        total_us = np.bincount(codes[known], weights=overlap_us, minlength=len(stores))
+        business[f"business_last_{window}"] = total_us / WINDOW_UNIT_US[window]
+    return business
+
+
+def business_time_mismatches(report: pd.DataFrame, business: pd.DataFrame) -> pd.DataFrame:
+    """Report rows whose uptime + downtime is not the window's business time, or exceeds the window.
+
+    One row per store and window at fault: store_id, window, reported (uptime + downtime),
+    business (the business time), limit (the window's length in its unit).
+    """
+    joined = report.merge(business, on="store_id", how="left", validate="one_to_one")
+    faults = []
+    for window, span_us in WINDOW_SPANS_US.items():
+        reported = joined[f"uptime_last_{window}"] + joined[f"downtime_last_{window}"]
+        expected = joined[f"business_last_{window}"]
+        limit = span_us / WINDOW_UNIT_US[window]
+        bad = ~((reported - expected).abs() <= ROUNDING_TOLERANCE) | (reported > limit + ROUNDING_TOLERANCE)
+        faults.append(
+            pd.DataFrame(
+                {
+                    "store_id": joined.loc[bad, "store_id"],
+                    "window": window,
+                    "reported": reported[bad].round(2),
+                    "business": expected[bad].round(2),
+                    "limit": limit,
+                }
+            )
+        )
+    return pd.concat(faults, ignore_index=True)
+
+
 def report_csv(report: pd.DataFrame) -> str:
     """The report file's text: fixed two decimals so equal reports are equal bytes.
 

@@ -245,6 +245,18 @@ def lock_table_for_writing(conn: sa.Connection, table: sa.Table) -> None:
             cursor.execute(f"LOCK TABLE {_pg_quoted(conn, table.name)} IN SHARE ROW EXCLUSIVE MODE")
 
 
+def lock_until_commit(conn: sa.Connection, namespace: int, key: int) -> None:
+    """Until the transaction ends, no other transaction takes the lock of (namespace, key).
+
+    PostgreSQL: a transaction-scoped advisory lock on two int4 keys (key folded into 32 bits:
+    a collision only makes two unrelated writers wait for each other). SQLite needs nothing:
+    its write transactions (BEGIN IMMEDIATE) are already one at a time.
+    """
+    if conn.dialect.name == "postgresql":
+        folded = (int(key) ^ (int(key) >> 32)) & 0xFFFFFFFF
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(int(namespace), folded - (1 << 31))))
+
+
 # Memory for the hash joins of one upsert: millions of incoming keys against the
 # stored ones spill to disk in many batches with the 4 MB default.
 _PG_UPSERT_WORK_MEM = "256MB"

@@ -154,7 +154,21 @@ status_segments = sa.Table(
     sa.Column("end_us", sa.BigInteger, nullable=False),
     sa.Column("status", sa.SmallInteger, nullable=False),
     sa.CheckConstraint("status IN (0, 1, 2)", name="status_code"),
-    sa.Index(None, "as_of_us", "store_key", "start_us"),
+    # Unique: a store's segments of one partition never overlap, so two rows with one start are
+    # a partition written twice (two runs at once), which must fail rather than double the report.
+    sa.Index(None, "as_of_us", "store_key", "start_us", unique=True),
+)
+
+# One row per report partition whose status_segments were written: store_report refuses a
+# partition without one (its segments were never built), and the schedules build the segments
+# came from, so a report is never summed against business hours its segments did not use.
+report_partitions = sa.Table(
+    "report_partitions",
+    metadata,
+    sa.Column("as_of_us", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("schedules_version", sa.Text, nullable=False),
+    sa.Column("segments", sa.BigInteger, nullable=False),
+    sa.Column("segments_written_at_us", sa.BigInteger, nullable=False),
 )
 
 REPORT_VALUE_COLUMNS = tuple(REPORT_COLUMNS[1:])

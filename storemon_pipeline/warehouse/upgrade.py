@@ -15,6 +15,13 @@ Steps, oldest first:
    anyway, is dropped.
 2. ping_days (each day's pings packed, for window reads) is new: it is filled from
    pings once.
+3. storemon 0.2 let two runs of one report partition both insert its status_segments
+   (PostgreSQL), doubling them. The index on (as_of_us, store_key, start_us) is now
+   unique and report_partitions records each partition whose segments were written:
+   a partition holding doubled segments is deleted whole (segments and report rows, both
+   wrong; the next request rebuilds it), and every other partition with segments is
+   recorded as built from the schedules stored now (`unknown`, so store_report of that
+   old partition alone asks for its segments to be rebuilt first).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse.ping_days import rebuild_from_pings
 
 _LEGACY_SEGMENTS = "status_segments_by_store_id"
+_SEGMENTS_INDEX = "ix_status_segments_as_of_us_store_key_start_us"
 
 
 def create_or_upgrade_tables(conn: sa.Connection) -> None:
@@ -40,8 +48,17 @@ def create_or_upgrade_tables(conn: sa.Connection) -> None:
         conn.execute(sa.text("DROP INDEX ix_status_segments_as_of_us_store_id_start_us"))
     if _has_column(conn, existing, "normalized_schedules", "store_id"):
         conn.execute(sa.text("DROP TABLE normalized_schedules"))
+    segments_index_not_unique = (
+        "status_segments" in existing and not legacy_segments and not _segments_index_unique(conn)
+    )
+    if segments_index_not_unique:
+        _delete_partitions_with_doubled_segments(conn)
+        conn.execute(sa.text("DROP INDEX ix_status_segments_as_of_us_store_key_start_us"))
 
     tables.metadata.create_all(conn)
+    if segments_index_not_unique:
+        for index in tables.status_segments.indexes:
+            index.create(conn)
 
     if "ping_days" not in existing and "pings" in existing:
         rebuild_from_pings(conn)
@@ -49,6 +66,8 @@ def create_or_upgrade_tables(conn: sa.Connection) -> None:
         _key_stores_known_only_from_hours_or_zones(conn)
     if legacy_segments:
         _copy_legacy_segments(conn)
+    if "report_partitions" not in existing and "status_segments" in existing:
+        _record_partitions_built(conn)
 
 
 def _has_column(conn: sa.Connection, existing: set[str], table: str, column: str) -> bool:
@@ -70,10 +89,50 @@ def _copy_legacy_segments(conn: sa.Connection) -> None:
     status_code = sa.case(
         {status: code for code, status in enumerate(STATUS_CODES)}, value=legacy.c.status
     )
-    keyed = sa.select(legacy.c.as_of_us, stores.c.store_key, legacy.c.start_us, legacy.c.end_us, status_code).join(
-        stores, stores.c.store_id == legacy.c.store_id
+    doubled = (
+        sa.select(legacy.c.as_of_us)
+        .group_by(legacy.c.as_of_us, legacy.c.store_id, legacy.c.start_us)
+        .having(sa.func.count() > 1)
+    )
+    keyed = (
+        sa.select(legacy.c.as_of_us, stores.c.store_key, legacy.c.start_us, legacy.c.end_us, status_code)
+        .join(stores, stores.c.store_id == legacy.c.store_id)
+        .where(legacy.c.as_of_us.not_in(doubled))  # written twice at once: wrong, rebuilt on request
     )
     conn.execute(
         sa.insert(segments).from_select(["as_of_us", "store_key", "start_us", "end_us", "status"], keyed)
     )
     legacy.drop(conn)
+
+
+def _segments_index_unique(conn: sa.Connection) -> bool:
+    indexes = sa.inspect(conn).get_indexes("status_segments")
+    return any(index["name"] == _SEGMENTS_INDEX and index["unique"] for index in indexes)
+
+
+def _delete_partitions_with_doubled_segments(conn: sa.Connection) -> None:
+    segments = tables.status_segments
+    doubled = (
+        sa.select(segments.c.as_of_us)
+        .group_by(segments.c.as_of_us, segments.c.store_key, segments.c.start_us)
+        .having(sa.func.count() > 1)
+        .distinct()
+    )
+    as_of = [int(row[0]) for row in conn.execute(doubled)]
+    for table in (segments, tables.store_report):
+        conn.execute(sa.delete(table).where(table.c.as_of_us.in_(as_of)))
+
+
+def _record_partitions_built(conn: sa.Connection) -> None:
+    segments = tables.status_segments
+    built = sa.select(
+        segments.c.as_of_us,
+        sa.literal("unknown", sa.Text),
+        sa.func.count(),
+        sa.literal(0, sa.BigInteger),  # when: unknown
+    ).group_by(segments.c.as_of_us)
+    conn.execute(
+        sa.insert(tables.report_partitions).from_select(
+            ["as_of_us", "schedules_version", "segments", "segments_written_at_us"], built
+        )
+    )

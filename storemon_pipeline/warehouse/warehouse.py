@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from storemon_pipeline.warehouse.bulk import (
     encode_frame,
     encode_text_column,
     lock_table_for_writing,
+    lock_until_commit,
     read_frame,
 )
 from storemon_pipeline.warehouse.ping_days import KeyedPings, merge_pings, read_window
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
 # pg_advisory_xact_lock key serialising table creation between processes that start
 # at once (CREATE TABLE after a has_table check is not atomic).
 _TABLE_CREATION_LOCK_KEY = 0x73746F72656D6F6E  # "storemon"
+
+# Advisory lock namespace of report partitions (PostgreSQL): one writer per partition.
+_REPORT_PARTITION_LOCK_NAMESPACE = 0x73746F72  # "stor"
 
 # Store ids per DELETE ... IN (...): below SQLite's bound-parameter limit, and short
 # enough statements for PostgreSQL.
@@ -72,6 +77,14 @@ _KEYED_SCHEDULE_DTYPES = {
     "end_s": np.int32,
 }
 _KEYED_SEGMENT_DTYPES = {"store_key": np.int32, "start_us": np.int64, "end_us": np.int64, "status": np.int16}
+
+
+class PartitionNotBuilt(RuntimeError):
+    """A report partition whose status_segments were never written (or were pruned)."""
+
+
+class SchedulesChanged(RuntimeError):
+    """normalized_schedules was rebuilt after a partition's status_segments were written."""
 
 
 @dataclass(frozen=True)
@@ -360,15 +373,17 @@ class Warehouse:
     def read_normalized_schedules(self) -> pd.DataFrame:
         """Sorted by store_id, day_of_week, start_s, end_s; store_id categorical."""
         self._ensure_tables()
-        schedules = tables.normalized_schedules
-        query = sa.select(*(schedules.c[name] for name in _KEYED_SCHEDULE_DTYPES))
         with self._transaction() as conn:
-            keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
-            keys = _StoreKeys.read(conn)
-        return keys.by_store(keyed, ["day_of_week", "start_s", "end_s"])[NORMALIZED_SCHEDULE_COLUMNS]
+            return _read_normalized_schedules(conn)
 
-    def write_status_segments(self, as_of_us: int, segments: pd.DataFrame) -> None:
-        """Replace the segments of report partition as_of_us (store ids must be known stores)."""
+    def write_status_segments(self, as_of_us: int, segments: pd.DataFrame, *, schedules_version: str) -> None:
+        """Replace the segments of report partition as_of_us (store ids must be known stores).
+
+        One writer per partition: the partition's lock is taken before the old rows are deleted,
+        so two runs at once write one after the other instead of both inserting (the unique
+        index on status_segments would refuse the second set anyway). `schedules_version` is the
+        normalized_schedules build the segments came from, recorded for store_report.
+        """
         self._ensure_tables()
         status_codes = codes_in(pd.Index(STATUS_DTYPE.categories), segments["status"])
         if (status_codes < 0).any():
@@ -382,35 +397,40 @@ class Warehouse:
             }
         )
         encoded = encode_frame(tables.status_segments, keyed, list(_KEYED_SEGMENT_DTYPES))
+        partitions = tables.report_partitions
         with self._transaction(write=True) as conn:
+            _lock_report_partition(conn, as_of_us)
             conn.execute(sa.delete(tables.status_segments).where(tables.status_segments.c.as_of_us == int(as_of_us)))
             bulk_insert(conn, encoded.with_constant("as_of_us", int(as_of_us)))
+            conn.execute(sa.delete(partitions).where(partitions.c.as_of_us == int(as_of_us)))
+            conn.execute(
+                sa.insert(partitions).values(
+                    as_of_us=int(as_of_us),
+                    schedules_version=schedules_version,
+                    segments=len(keyed),
+                    segments_written_at_us=time.time_ns() // 1000,
+                )
+            )
 
     def read_status_segments(self, as_of_us: int) -> pd.DataFrame:
         """Sorted by store_id, start_us; store_id and status categorical."""
         self._ensure_tables()
-        segments = tables.status_segments
-        query = sa.select(*(segments.c[name] for name in _KEYED_SEGMENT_DTYPES)).where(
-            segments.c.as_of_us == int(as_of_us)
-        )
         with self._transaction() as conn:
-            keyed = read_frame(conn, query, _KEYED_SEGMENT_DTYPES, large=True)
-            keys = _StoreKeys.read(conn)
-        frame = keys.by_store(keyed, ["start_us", "end_us"])
-        frame["status"] = pd.Categorical.from_codes(frame["status"].to_numpy(), dtype=STATUS_DTYPE)
-        return frame[STATUS_SEGMENT_COLUMNS]
+            return _read_status_segments(conn, as_of_us)
+
+    @contextmanager
+    def report_partition(self, as_of_us: int) -> Iterator[ReportPartition]:
+        """One write transaction holding report partition as_of_us's lock: read its segments,
+        write its report, and (before leaving the block) anything that must agree with them,
+        such as the report file. An exception leaves the warehouse as it was."""
+        self._ensure_tables()
+        with self._transaction(write=True) as conn:
+            _lock_report_partition(conn, as_of_us)
+            yield ReportPartition(conn, int(as_of_us))
 
     def _store_keys(self) -> _StoreKeys:
         with self._transaction() as conn:
             return _StoreKeys.read(conn)
-
-    def write_report(self, as_of_us: int, report: pd.DataFrame) -> None:
-        """Replace the report of partition as_of_us."""
-        self._ensure_tables()
-        encoded = encode_frame(tables.store_report, report, list(REPORT_DTYPES))
-        with self._transaction(write=True) as conn:
-            conn.execute(sa.delete(tables.store_report).where(tables.store_report.c.as_of_us == int(as_of_us)))
-            bulk_insert(conn, encoded.with_constant("as_of_us", int(as_of_us)))
 
     def read_report(self, as_of_us: int) -> pd.DataFrame:
         self._ensure_tables()
@@ -422,6 +442,67 @@ class Warehouse:
         )
         with self._transaction() as conn:
             return read_frame(conn, query, REPORT_DTYPES)
+
+
+class ReportPartition:
+    """The reads and writes of one report partition inside `Warehouse.report_partition`."""
+
+    def __init__(self, conn: sa.Connection, as_of_us: int) -> None:
+        self._conn = conn
+        self.as_of_us = as_of_us
+
+    def schedules_version(self) -> str:
+        """The normalized_schedules build its segments came from; PartitionNotBuilt without segments."""
+        partitions = tables.report_partitions
+        version = self._conn.execute(
+            sa.select(partitions.c.schedules_version).where(partitions.c.as_of_us == self.as_of_us)
+        ).scalar_one_or_none()
+        if version is None:
+            raise PartitionNotBuilt(f"status_segments of report partition {self.as_of_us} were never built")
+        return version
+
+    def status_segments(self) -> pd.DataFrame:
+        return _read_status_segments(self._conn, self.as_of_us)
+
+    def normalized_schedules(self) -> pd.DataFrame:
+        """The schedules its segments were built from; SchedulesChanged if they were rebuilt since."""
+        version = self.schedules_version()
+        state = tables.derived_state
+        current = self._conn.execute(
+            sa.select(state.c.version).where(state.c.name == tables.normalized_schedules.name)
+        ).scalar_one_or_none()
+        if current != version:
+            raise SchedulesChanged(f"normalized_schedules changed from {version} to {current}")
+        return _read_normalized_schedules(self._conn)
+
+    def write_report(self, report: pd.DataFrame) -> None:
+        """Replace the partition's report rows."""
+        encoded = encode_frame(tables.store_report, report, list(REPORT_DTYPES))
+        conn = self._conn
+        conn.execute(sa.delete(tables.store_report).where(tables.store_report.c.as_of_us == self.as_of_us))
+        bulk_insert(conn, encoded.with_constant("as_of_us", self.as_of_us))
+
+
+def _lock_report_partition(conn: sa.Connection, as_of_us: int) -> None:
+    lock_until_commit(conn, _REPORT_PARTITION_LOCK_NAMESPACE, int(as_of_us) // 1_000_000)
+
+
+def _read_status_segments(conn: sa.Connection, as_of_us: int) -> pd.DataFrame:
+    segments = tables.status_segments
+    query = sa.select(*(segments.c[name] for name in _KEYED_SEGMENT_DTYPES)).where(
+        segments.c.as_of_us == int(as_of_us)
+    )
+    keyed = read_frame(conn, query, _KEYED_SEGMENT_DTYPES, large=True)
+    frame = _StoreKeys.read(conn).by_store(keyed, ["start_us", "end_us"])
+    frame["status"] = pd.Categorical.from_codes(frame["status"].to_numpy(), dtype=STATUS_DTYPE)
+    return frame[STATUS_SEGMENT_COLUMNS]
+
+
+def _read_normalized_schedules(conn: sa.Connection) -> pd.DataFrame:
+    schedules = tables.normalized_schedules
+    query = sa.select(*(schedules.c[name] for name in _KEYED_SCHEDULE_DTYPES))
+    keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
+    return _StoreKeys.read(conn).by_store(keyed, ["day_of_week", "start_s", "end_s"])[NORMALIZED_SCHEDULE_COLUMNS]
 
 
 # -- pings ----------------------------------------------------------------------------
