@@ -7,7 +7,7 @@ The inbox sensor works in two phases, and never parses or loads a file itself:
    `ingest_job` run whose raw assets get exactly these paths. The warehouse refuses a sha256 it
    already holds, so even a lost cursor cannot load a file twice.
 2. **Report.** On a later tick, once no run the sensor started is still queued or running, the
-   newest ping *in the warehouse* gives the report key (SPEC: rounded up to the second). If that key
+   newest ping *in the warehouse* gives the report key (rounded up to the second: docs/report-semantics.md#the-clock-and-the-as-of). If that key
    has not been requested yet, the sensor adds the dynamic partition and requests `warehouse_report_job`
    for it (run_key `report:<key>`).
 

@@ -1,10 +1,10 @@
 """Synthetic stores whose true status is known: test data, benchmarks, the sample.
 
-The world simulated (SPEC.md, "Why nearest in-business evidence"): every store
+The world simulated (docs/report-semantics.md#why-the-nearest-in-business-ping): every store
 has a continuous-time active/inactive process; a poller asks it about hourly
 (jitter, dropped polls, poller outages); half the stores switch their tablet
 off while closed, so their closed-hours polls say inactive. The truth is what
-a perfect observer would report: business time (the SPEC's, computed with the
+a perfect observer would report: business time (docs/report-semantics.md#business-time, computed with the
 project's own `core.schedules` / `core.business_time`) split by the TRUE
 status, not by what the polls saw.
 
@@ -62,7 +62,7 @@ ZONE_SHARES = {
     "Asia/Kolkata": 0.03,
 }
 # Typos of the store's real zone; none is an IANA name. The simulated world
-# treats such a store as a Chicago store, which is also the SPEC's default.
+# treats such a store as a Chicago store, which is also the report's default.
 INVALID_ZONE_NAMES = ("America/Chicagoo", "America/Chigaco", "US/Centrall", "Central Standard Time")
 
 SCHEDULE_PROFILE_SHARES = {
@@ -625,7 +625,7 @@ def _bad_rows(rng: np.random.Generator, store_ids: np.ndarray, has_hours: np.nda
               as_of_us: int, per_kind: int) -> dict[str, list[tuple[str, list[str]]]]:
     """Rows a correct parser rejects, per file: (kind, fields in header order).
 
-    They name real stores where that is harmless under SPEC (a rejected row
+    They name real stores where that is harmless under docs/report-semantics.md#rows-kept-aside (a rejected row
     is not used): unknown zones go to stores without a zone row, so the store
     is a Chicago store whichever way the row is read.
     """

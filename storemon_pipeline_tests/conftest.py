@@ -11,7 +11,10 @@ import sqlalchemy as sa
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA_DIR = REPO_ROOT / "data"
-REAL_DATA_DIR = Path(os.getenv("STOREMON_REAL_DATA_DIR", REPO_ROOT.parent / "shared" / "data-real"))
+# The real take-home exports (store_status.csv, menu_hours.csv, timezones.csv) are not in the
+# repository: tests that read them take the folder from STOREMON_REAL_DATA_DIR (CI sets it).
+REAL_DATA_DIR_ENV = "STOREMON_REAL_DATA_DIR"
+REAL_DATA_DIR = Path(os.getenv(REAL_DATA_DIR_ENV) or "/nonexistent/storemon-real-data")
 POSTGRES_URL_ENV = "STOREMON_TEST_POSTGRES_URL"
 
 

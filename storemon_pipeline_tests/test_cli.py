@@ -13,7 +13,7 @@ import pytest
 
 from storemon_pipeline.cli import main
 from storemon_pipeline.core.report import REPORT_COLUMNS
-from storemon_pipeline_tests.conftest import REAL_DATA_DIR, SAMPLE_DATA_DIR
+from storemon_pipeline_tests.conftest import REAL_DATA_DIR, REAL_DATA_DIR_ENV, SAMPLE_DATA_DIR
 
 WINDOW_BUSINESS_LIMITS = {"hour": 60.0, "day": 24.0, "week": 168.0}
 
@@ -70,7 +70,7 @@ def test_report_accuracy_against_simulated_truth(tmp_path, sqlite_url):
     assert np.abs(business.loc[common] - true_business.loc[common]).max() <= 0.02
 
 
-@pytest.mark.skipif(not REAL_DATA_DIR.is_dir(), reason="../shared/data-real is not beside the repo")
+@pytest.mark.skipif(not REAL_DATA_DIR.is_dir(), reason=f"{REAL_DATA_DIR_ENV} names no folder of the real exports")
 def test_real_take_home_sample(tmp_path, sqlite_url):
     out = tmp_path / "real.csv"
     assert main(["report", "--data-dir", str(REAL_DATA_DIR), "--out", str(out), "--database-url", sqlite_url]) == 0
@@ -91,7 +91,7 @@ def _figures(up_hour, up_day, up_week, down_hour, down_day, down_week):
     return dict(zip(REPORT_COLUMNS[1:], (up_hour, up_day, up_week, down_hour, down_day, down_week)))
 
 
-# Worked by hand from ../shared/data-real. T = 2023-01-25T18:11:40Z (last ping 18:11:39.x rounded up);
+# Worked by hand from the real exports (STOREMON_REAL_DATA_DIR). T = 2023-01-25T18:11:40Z (last ping 18:11:39.x rounded up);
 # hour = [17:11:40, 18:11:40], day from 01-24 18:11:40, week from 01-18 18:11:40 (UTC). January: EST = UTC-5,
 # PST = UTC-8. Every ping of the sample is `active`.
 HAND_CHECKED_REAL_STORES: dict[str, dict[str, float]] = {
@@ -151,7 +151,7 @@ def test_ingest_prints_rows_per_file(tmp_path, sqlite_url):
 
 
 def test_a_fractional_as_of_reports_at_the_next_whole_second(tmp_path, sqlite_url):
-    # Report instants are whole seconds, rounded up as the latest report's is (SPEC "The clock"):
+    # Report instants are whole seconds, rounded up as the latest report's is (docs/report-semantics.md#the-clock-and-the-as-of):
     # --as-of 2023-03-14T11:59:59.250Z is the partition 2023-03-14T12:00:00Z, the same one the
     # request_report job picks for that instant.
     out = tmp_path / "r.csv"

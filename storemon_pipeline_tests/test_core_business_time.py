@@ -1,4 +1,4 @@
-"""SPEC.md "Business time": local weekly rows to UTC intervals, zoneinfo fold=0."""
+"""docs/report-semantics.md#business-time: local weekly rows to UTC intervals, zoneinfo fold=0."""
 
 from __future__ import annotations
 
@@ -208,7 +208,7 @@ def test_many_stores_many_zones_match_a_per_row_zoneinfo_reference():
 
 
 def reference_intervals(sched, lo_us, hi_us):
-    """One datetime per opening, straight from SPEC's rule; union clipped to [lo, hi]."""
+    """One datetime per opening, straight from the rule of docs/report-semantics.md#time-zones-and-daylight-saving; union clipped to [lo, hi]."""
     pieces = []
     for row in sched.itertuples():
         zone = ZoneInfo(row.timezone)

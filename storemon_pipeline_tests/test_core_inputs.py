@@ -1,4 +1,4 @@
-"""SPEC.md "Inputs": header detection, value forms, and rows kept aside."""
+"""docs/report-semantics.md#input-files: header detection, value forms, and rows kept aside."""
 
 from __future__ import annotations
 

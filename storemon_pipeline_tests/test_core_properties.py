@@ -1,6 +1,6 @@
-"""Properties of the whole core (SPEC.md "The numbers", "The clock") on random small fleets.
+"""Properties of the whole core (docs/report-semantics.md#the-numbers, #the-clock-and-the-as-of) on random small fleets.
 
-The reference below re-reads SPEC.md with plain datetimes and zoneinfo, one
+The reference below re-reads docs/report-semantics.md with plain datetimes and zoneinfo, one
 opening and one ping at a time, so it shares no code with the vectorised core.
 """
 

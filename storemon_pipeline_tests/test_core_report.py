@@ -1,4 +1,4 @@
-"""SPEC.md "The numbers", "The stores in a report" and "The clock"."""
+"""docs/report-semantics.md#the-numbers, #the-stores-in-a-report and #the-clock-and-the-as-of."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ HOUR_US = H * US
 MIN_US = 60 * US
 DAY_US = 24 * HOUR_US
 UTC_ZONE = "Etc/UTC"
-SPEC_HEADER = (
+REPORT_HEADER = (
     "store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
     "downtime_last_hour,downtime_last_day,downtime_last_week"
 )
@@ -79,8 +79,8 @@ def test_windows_units_and_rounding():
 def test_report_columns_and_csv_header_exactly_as_spec():
     report = run_report(zones=[("s1", UTC_ZONE)], as_of_us=T)
     assert list(report.columns) == REPORT_COLUMNS
-    assert ",".join(REPORT_COLUMNS) == SPEC_HEADER
-    assert report_csv(report).splitlines()[0] == SPEC_HEADER
+    assert ",".join(REPORT_COLUMNS) == REPORT_HEADER
+    assert report_csv(report).splitlines()[0] == REPORT_HEADER
 
 
 def test_report_csv_text_is_fixed_two_decimals():
@@ -92,7 +92,7 @@ def test_report_csv_text_is_fixed_two_decimals():
     )
     # s0 has no zone, hours or pings here: 24x7 Chicago, no evidence, all down.
     assert report_csv(report) == (
-        SPEC_HEADER + "\n"
+        REPORT_HEADER + "\n"
         "s0,0.00,0.00,0.00,60.00,24.00,168.00\n"
         "s1,20.00,23.33,167.33,40.00,0.67,0.67\n"
     )
@@ -136,7 +136,7 @@ def test_store_closed_in_every_window_reports_zeros():
 def test_empty_inputs_give_an_empty_report_with_the_header():
     report = run_report(as_of_us=T)
     assert report.empty
-    assert report_csv(report) == SPEC_HEADER + "\n"
+    assert report_csv(report) == REPORT_HEADER + "\n"
 
 
 def test_report_only_counts_up_to_as_of():

@@ -1,4 +1,4 @@
-"""SPEC.md "Business time", the weekly-rule half: `normalize_schedules`."""
+"""docs/report-semantics.md#business-time, the weekly-rule half: `normalize_schedules`."""
 
 from __future__ import annotations
 

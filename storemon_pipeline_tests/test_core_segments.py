@@ -1,4 +1,4 @@
-"""SPEC.md "Status over business time": evidence and the nearest-ping rule."""
+"""docs/report-semantics.md#status-evidence-and-the-nearest-ping: evidence and the nearest-ping rule."""
 
 from __future__ import annotations
 

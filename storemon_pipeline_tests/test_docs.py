@@ -498,16 +498,6 @@ REJECTED_TIMESTAMPS = [
     "2023-03-14 11:05:00.1234567890", "2023-03-14 11:05:00 PST", "2023-03-14 11:05:00+05",
     "2023-03-14 11:05:00 +05:30", "2023-02-30 10:00:00", "2023-03-14 24:00:00",
 ]
-# The page documents the timestamp grammar being put into core/inputs.py. Until that change lands the code
-# still accepts these, and each is a strict xfail; once the code rejects a cut-off row (`11:5`) they are
-# ordinary tests that must pass. (This set and GRAMMAR_PENDING can go once the change is on main.)
-GRAMMAR_PENDING = not bool(parse_timestamps_us(pd.Series(["2023-03-14 11:5"], dtype=object)).isna().iloc[0])
-AWAITING_STRICT_TIMESTAMPS = {
-    "2023-03-14 11:5", "2023-03-14 11:05", "2023-03-14", "2023-03-14T11", "20230314T110500Z", "2023-03-14 11:05:00.",
-    "2023-03-14 11:05:00.1234567890", "2023-03-14 11:05:00+05", "2023-03-14 11:05:00 +05:30",
-}
-
-
 def _timestamp_row(value: str, ingested_at_us: int = INGESTED_AT_US):
     return parse(PINGS_HEADER + f"s1,active,{value}\n", "t.csv", ingested_at_us)
 
@@ -521,12 +511,7 @@ def test_timestamps_accepted(value, instant):
     in_doc("ping-timestamps", f"| `{value}` | {instant} |")
 
 
-@pytest.mark.parametrize("value", [
-    pytest.param(value, marks=pytest.mark.xfail(
-        GRAMMAR_PENDING, strict=True, reason="timestamp grammar not yet tightened in core/inputs.py"))
-    if value in AWAITING_STRICT_TIMESTAMPS else value
-    for value in REJECTED_TIMESTAMPS
-])
+@pytest.mark.parametrize("value", REJECTED_TIMESTAMPS)
 def test_timestamps_rejected(value):
     """#ping-timestamps, the rejected table (test_timestamps_rejected_are_documented checks the page)."""
     parsed = _timestamp_row(value)
@@ -535,10 +520,9 @@ def test_timestamps_rejected(value):
 
 
 def test_timestamps_rejected_are_documented():
-    """Outside the xfail above: the page shows each of these values in its rejected table."""
+    """The page shows each of these values in its rejected table."""
     for value in REJECTED_TIMESTAMPS:
         in_doc("ping-timestamps", f"| `{value}` |")
-    assert AWAITING_STRICT_TIMESTAMPS <= set(REJECTED_TIMESTAMPS)
 
 
 def test_timestamps_out_of_range():

@@ -1,4 +1,4 @@
-"""The report clock (SPEC.md "The clock"): as-of instants, windows, partition keys."""
+"""The report clock (docs/report-semantics.md#the-clock-and-the-as-of): as-of instants, windows, partition keys."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Reading the three input CSV kinds into validated rows and rows kept aside.
 
-Every rule here is SPEC.md's "Inputs" section. A file is parsed by pandas'
+Every rule here is docs/report-semantics.md#input-files. A file is parsed by pandas'
 C reader (no Python loop per row); only a file the fast reader cannot take
 (ragged rows, fields spanning lines) goes through the csv module, so one bad
 line costs speed, never data.

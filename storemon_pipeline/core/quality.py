@@ -36,7 +36,7 @@ def stores_without_valid_zone(store_ids: Iterable[str], timezones: pd.DataFrame,
 
 
 def zero_length_hours(business_hours: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose start equals their end: SPEC reads them as a full 24 h, usually a typo worth a look."""
+    """Rows whose start equals their end: the report reads them as a full 24 h, usually a typo worth a look."""
     rows = business_hours[business_hours["start_s"] == business_hours["end_s"]]
     return rows[["store_id", "day_of_week", "start_s", "end_s"]].reset_index(drop=True)
 

@@ -1,4 +1,4 @@
-"""The numbers (SPEC.md "The numbers"): status segments summed per window."""
+"""The numbers (docs/report-semantics.md#the-numbers): status segments summed per window."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Weekly business hours as SPEC.md reads them: zone defaults and end-of-row rules."""
+"""Weekly business hours as docs/report-semantics.md#business-time reads them: zone defaults and end-of-row rules."""
 
 from __future__ import annotations
 

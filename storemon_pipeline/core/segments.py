@@ -1,4 +1,4 @@
-"""Status over business time (SPEC.md "Status over business time").
+"""Status over business time (docs/report-semantics.md#status-evidence-and-the-nearest-ping).
 
 All stores are handled at once: each (store, instant) pair is packed into one
 int64 key, `store_code << 40 | (instant - base)`, so a single sorted array
@@ -84,7 +84,7 @@ def status_segments(
     ev_codes, ev_ts = ev_codes[order], ev_ts[order]
     ev_status = evidence["active"].to_numpy(dtype=bool)[order].astype(np.int8)
     # Duplicate pings (same store and instant) count once and the last one
-    # given wins, as the last ingested does (SPEC). The warehouse already
+    # given wins, as the last ingested does (docs/report-semantics.md#which-data-counts). The warehouse already
     # hands over one ping per instant; this keeps the core right on its own.
     # lexsort is stable, so the last of equal keys is the last in `pings`.
     last_of_instant = np.ones(len(ev_codes), dtype=bool)

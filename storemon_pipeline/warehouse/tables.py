@@ -178,6 +178,6 @@ store_report = sa.Table(
     metadata,
     sa.Column("as_of_us", sa.BigInteger, primary_key=True),
     sa.Column("store_id", StoreIdText, primary_key=True),
-    # Hour figures in minutes, day and week figures in hours (SPEC "The numbers").
+    # Hour figures in minutes, day and week figures in hours (docs/report-semantics.md#units-and-rounding).
     *(sa.Column(name, sa.Double, nullable=False) for name in REPORT_VALUE_COLUMNS),
 )
