@@ -26,6 +26,10 @@ from pathlib import Path
 
 from dagster import (
     AssetKey,
+    ConfigMapping,
+    DagsterInvalidConfigError,
+    Failure,
+    Field as DagsterField,
     AssetSelection,
     Config,
     DagsterRunStatus,
@@ -334,21 +338,36 @@ def hourly_report(context: ScheduleEvaluationContext, warehouse: WarehouseResour
 # -- "the latest report" from the UI: one launch, no key to type ----------------------
 
 
+LATEST = "latest"
+
+
 class ReportRequestConfig(Config):
     as_of: str = Field(
-        default="latest",
+        default=LATEST,
         description="'latest' (the newest ping, rounded up to the second) or an ISO 8601 instant to backfill.",
     )
 
 
+def _checked_request_config(outer: dict) -> dict:
+    """The Launchpad's `as_of`, checked when the run is launched rather than after it starts:
+    a config mapping runs while Dagster builds the run's plan, so a bad value refuses the launch
+    with this one line instead of a failed run with a stack trace."""
+    as_of = str(outer["as_of"]).strip()
+    if as_of.lower() != LATEST:
+        try:
+            parse_instant_us(as_of)
+        except ValueError as error:
+            raise DagsterInvalidConfigError(f"as_of: {error}", [], outer) from None
+    return {"ops": {resolve_report_key.name: {"config": {"as_of": as_of}}}}
+
+
 @op(description="Resolves the as-of to a report key, adds the partition and leaves the key for report_request_sensor.")
 def resolve_report_key(context: OpExecutionContext, config: ReportRequestConfig, warehouse: WarehouseResource) -> str:
-    if config.as_of.strip().lower() == "latest":
+    if config.as_of.strip().lower() == LATEST:
         key = latest_report_partition_key(warehouse.open())
         if key is None:
-            raise ValueError("no pings in the warehouse: load data first (drop CSVs into the inbox)")
+            raise Failure("no pings in the warehouse: load data first (drop CSVs into the inbox)")
     else:
-        # parse_instant_us raises a one-line ValueError for anything that is not an instant.
         key = partition_key(whole_second_at_or_after_us(parse_instant_us(config.as_of)))
     if not context.instance.has_dynamic_partition(report_partitions.name, key):
         context.instance.add_dynamic_partitions(report_partitions.name, [key])
@@ -363,6 +382,17 @@ def resolve_report_key(context: OpExecutionContext, config: ReportRequestConfig,
     description=(
         "Launch with the default config to get the LATEST report (no key to type), or set as_of to an "
         "instant to backfill it. report_request_sensor then runs warehouse_report_job for that key."
+    ),
+    config=ConfigMapping(
+        config_fn=_checked_request_config,
+        config_schema={
+            "as_of": DagsterField(
+                str,
+                default_value=LATEST,
+                description="'latest' (the newest ping, rounded up to the second) or an instant such as "
+                "2023-01-25T12:00:00Z to backfill that report.",
+            )
+        },
     ),
 )
 def request_report():

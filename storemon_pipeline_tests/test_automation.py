@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from dagster import (
+    DagsterInvalidConfigError,
     AssetCheckSeverity,
     AssetKey,
     DagsterInstance,
@@ -363,15 +364,19 @@ def test_request_report_launches_the_latest_report_without_a_key(stack):
 def test_request_report_backfills_a_chosen_as_of(stack):
     (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
     stack.execute(RunRequest(run_config={}), "ingest_job")
-    config = {"ops": {"resolve_report_key": {"config": {"as_of": "2023-01-25T05:00:00.2Z"}}}}
+    config = {"as_of": "2023-01-25T05:00:00.2Z"}
     run = stack.defs.get_job_def("request_report").execute_in_process(instance=stack.instance, run_config=config)
     assert stack.instance.get_run_by_id(run.run_id).tags["storemon/report_key"] == "2023-01-25T05:00:01Z"
 
-    bad = stack.defs.get_job_def("request_report").execute_in_process(
-        instance=stack.instance, run_config={"ops": {"resolve_report_key": {"config": {"as_of": "soon"}}}},
-        raise_on_error=False,
-    )
-    assert not bad.success
+    # A bad as-of refuses the launch itself, in one line: no run is created.
+    runs_before = len(stack.instance.get_runs())
+    with pytest.raises(DagsterInvalidConfigError) as refused:
+        stack.defs.get_job_def("request_report").execute_in_process(
+            instance=stack.instance, run_config={"as_of": "2023-01-25 05:00"}
+        )
+    assert str(refused.value).startswith("as_of: not an ISO 8601 instant: '2023-01-25 05:00'")
+    assert "\n" not in str(refused.value).strip()
+    assert len(stack.instance.get_runs()) == runs_before
 
 
 def test_definitions_load_with_schedule_and_sensors_running():

@@ -208,8 +208,16 @@ def test_request_report_from_the_launchpad_materializes_the_chosen_as_of(stack):
         # request_report run that succeeded before that tick would never be seen.
         wait_for("report_request_sensor's first tick", lambda: gql.latest_tick_s("report_request_sensor") > started_s,
                  stack)
-        config = {"ops": {"resolve_report_key": {"config": {"as_of": as_of}}}}
-        launched = gql(LAUNCH_REQUEST, config=config)["launchRun"]
+        # A bad as-of is refused at launch, in one line, before any run exists (Dagster answers the
+        # launch with HTTP 500 and a PythonError whose message is that line).
+        response = gql.client.post("/graphql", json={"query": LAUNCH_REQUEST,
+                                                     "variables": {"config": {"as_of": "2023-01-25 12"}}})
+        refused = response.json()["data"]["launchRun"]
+        assert refused["__typename"] == "PythonError", refused
+        assert refused["message"].strip().endswith(
+            "as_of: not an ISO 8601 instant: '2023-01-25 12' (expected e.g. 2023-01-25T18:13:23Z)"
+        ), refused
+        launched = gql(LAUNCH_REQUEST, config={"as_of": as_of})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         request_run_id = launched["run"]["runId"]
 
