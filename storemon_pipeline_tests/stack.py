@@ -33,6 +33,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from storemon_pipeline.instance import ensure_instance_settings
 from storemon_pipeline_tests.conftest import REPO_ROOT, SAMPLE_DATA_DIR
 
 BIN_DIR = Path(sys.executable).parent
@@ -152,7 +153,7 @@ class DagsterStack:
 
         for folder in (self.dagster_home, self.root / "inbox", self.reports_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        (self.dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        assert ensure_instance_settings(self.dagster_home) is None  # as `storemon run` writes it
         write_sample_data(self.data_dir)
         # As `make run` does: the warehouse knows the latest ping before anything is triggered.
         assert storemon(["ingest", "--data-dir", str(self.data_dir), "--database-url", self.database_url]) == 0

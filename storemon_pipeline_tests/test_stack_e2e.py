@@ -230,3 +230,47 @@ def test_request_report_from_the_launchpad_materializes_the_chosen_as_of(stack):
     finally:
         gql.stop_sensor("report_request_sensor")
     assert any(r["jobName"] == "warehouse_report_job" for r in gql.runs("request_report"))
+
+
+LAUNCH_REPORT = """
+mutation Launch($key: String!) {
+  launchRun(executionParams: {
+    selector: {repositoryLocationName: "storemon", repositoryName: "__repository__", jobName: "warehouse_report_job"},
+    executionMetadata: {tags: [{key: "dagster/partition", value: $key}, {key: "storemon/test", value: "two-at-once"}]}
+  }) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+ADD_PARTITION = """
+mutation Add($key: String!) {
+  addDynamicPartition(
+    repositorySelector: {repositoryLocationName: "storemon", repositoryName: "__repository__"},
+    partitionsDefName: "report_ts", partitionKey: $key
+  ) { __typename }
+}"""
+RUN_TIMES = """
+query Run($runId: ID!) { runOrError(runId: $runId) { ... on Run { status startTime endTime } } }"""
+
+
+def test_two_runs_of_one_report_partition_launched_at_once_run_one_after_the_other(stack):
+    """The run queue's limit (storemon_pipeline/instance.py): one run per dagster/partition value."""
+    gql = GraphQL(stack.dagster_url)
+    latest_us = Warehouse(stack.database_url).latest_ping_us()
+    key = partition_key(latest_us - 5 * 3600 * US_PER_S)
+    assert gql(ADD_PARTITION, key=key)["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess"
+    launched = [gql(LAUNCH_REPORT, key=key)["launchRun"] for _ in range(2)]
+    assert all(result["__typename"] == "LaunchRunSuccess" for result in launched), launched
+    run_ids = [result["run"]["runId"] for result in launched]
+
+    def finished():
+        runs = [gql(RUN_TIMES, runId=run_id)["runOrError"] for run_id in run_ids]
+        return runs if all(run["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for run in runs) else None
+
+    first, second = sorted(wait_for("both report runs finished", finished, stack), key=lambda run: run["startTime"])
+    print(f"\ntwo runs of {key}: {first} then {second}")
+    assert first["status"] == second["status"] == "SUCCESS"
+    assert second["startTime"] >= first["endTime"], (first, second)
+    report = Path(stack.reports_dir) / f"report_{key}.csv"
+    assert report.exists()
