@@ -416,11 +416,12 @@ class ReportService:
         self._trigger_lock = threading.Lock()
 
     def warehouse(self):
-        from storemon_pipeline.warehouse import WarehouseUnavailable
+        from storemon_pipeline.warehouse import WarehouseUnavailable, WarehouseUrlError
 
         try:
             return WarehouseResource(database_url=self.settings.database_url).open()
-        except WarehouseUnavailable as error:
+        except (WarehouseUrlError, WarehouseUnavailable) as error:
+            # A URL storemon cannot use is the operator's to fix, like a database that is down: 503.
             raise WarehouseDown(str(error)) from None
 
     def latest_report_key(self) -> str | None:

@@ -32,14 +32,15 @@ def _resources(database_url: str | None, data_dir: str | None = None, reports_di
 
 
 def open_warehouse(resources: dict):
-    from storemon_pipeline.warehouse import WarehouseUnavailable
+    from storemon_pipeline.warehouse import WarehouseUnavailable, WarehouseUrlError
 
-    warehouse = resources["warehouse"].open()
     try:
-        # Connects (and creates the schema): a database that is down fails
+        # A URL storemon cannot use is refused here (warehouse.engine decides), then the
+        # warehouse connects (and creates the schema): a database that is down fails
         # here in one line, not three retries deep inside a run.
+        warehouse = resources["warehouse"].open()
         warehouse.latest_ping_us()
-    except WarehouseUnavailable as exc:
+    except (WarehouseUrlError, WarehouseUnavailable) as exc:
         raise UserError(str(exc)) from None
     return warehouse
 

@@ -156,6 +156,29 @@ def test_warehouse_down(dagster_stack):
         assert "unavailable" in trigger.json()["error"] and "secret" not in trigger.text
 
 
+@pytest.mark.parametrize(
+    "database_url, reason",
+    [
+        ("postgresql://storemon:secret@127.0.0.1/storemon", "write postgresql+psycopg2://"),
+        ("mysql://x/y", "storemon supports SQLite and PostgreSQL"),
+        ("not a url", "the warehouse URL is malformed"),
+    ],
+    ids=["no-driver", "mysql", "malformed"],
+)
+def test_a_warehouse_url_storemon_cannot_use_is_503_with_the_reason(dagster_stack, database_url, reason):
+    settings = dagster_stack.api_settings(database_url=database_url)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as api:
+        health = api.get("/healthz")
+        assert health.status_code == 503, health.text
+        assert health.json()["warehouse"]["ok"] is False and reason in health.json()["warehouse"]["error"]
+        assert health.json()["dagster"]["ok"] is True
+
+        trigger = api.post("/trigger_report")
+        assert trigger.status_code == 503, trigger.text
+        assert reason in trigger.json()["error"]
+        assert "secret" not in health.text + trigger.text
+
+
 def test_no_pings_is_409(dagster_stack, tmp_path):
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     with TestClient(create_app(dagster_stack.api_settings(database_url=empty))) as api:

@@ -140,6 +140,26 @@ def test_cli_errors_are_one_clear_line(tmp_path, args, message):
     assert "nobody@" not in lines[0] or "***" in lines[0] or ":1/" in lines[0]
 
 
+# Warehouse URLs storemon cannot use, and what the one line must say (warehouse.engine.validate_database_url).
+UNUSABLE_WAREHOUSE_URLS = [
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which is not installed.
+    ("postgresql://postgres:s3cret@127.0.0.1/test", "write postgresql+psycopg2://"),
+    ("mysql://x/y", "storemon supports SQLite and PostgreSQL"),
+    ("not a url", "the warehouse URL is malformed"),
+]
+
+
+@pytest.mark.parametrize("command", ["ingest", "report"])
+@pytest.mark.parametrize("url, message", UNUSABLE_WAREHOUSE_URLS, ids=["no-driver", "mysql", "malformed"])
+def test_a_warehouse_url_storemon_cannot_use_is_one_line(tmp_path, command, url, message):
+    out = ["--out", str(tmp_path / "r.csv")] if command == "report" else []
+    done = run_cli(command, "--data-dir", str(SAMPLE_DATA_DIR), "--database-url", url, *out)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("storemon: error:") and message in done.stderr, done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
+
+
 def test_ingest_prints_rows_per_file(tmp_path, sqlite_url):
     done = run_cli("ingest", "--data-dir", str(SAMPLE_DATA_DIR), "--database-url", sqlite_url)
     assert done.returncode == 0, done.stderr
