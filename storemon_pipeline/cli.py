@@ -11,9 +11,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
-from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, peek_kind
+from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, file_sha256, peek_kind
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 CONSOLE_LOG_LEVEL = os.getenv("STOREMON_LOG_LEVEL", "CRITICAL")
@@ -45,11 +49,26 @@ def open_warehouse(resources: dict):
     return warehouse
 
 
+def warn(message: str) -> None:
+    print(f"storemon: warning: {message}", file=sys.stderr)
+
+
 def csv_files(data_dir: str) -> list[Path]:
+    """The regular files `*.csv` directly in the folder, by name.
+
+    Anything else with such a name (a folder, a broken link, a FIFO) is no input: it is
+    skipped with a one-line warning, rather than failing the whole command.
+    """
     folder = Path(data_dir)
     if not folder.is_dir():
         raise UserError(f"data folder not found: {folder}")
-    return sorted(folder.glob("*.csv"))
+    files = []
+    for path in sorted(folder.glob("*.csv")):
+        if path.is_file():
+            files.append(path)
+        else:
+            warn(f"{path}: skipped: not a regular file")
+    return files
 
 
 def materialize_in_process(assets, resources: dict, partition_key: str | None = None, run_config=None, instance=None):
@@ -78,34 +97,57 @@ def materialize_in_process(assets, resources: dict, partition_key: str | None = 
     return result
 
 
-def ingest_folder(data_dir: str, database_url: str | None):
-    """Load every CSV of the folder through the raw assets; returns (resources, results per kind)."""
+def ingest_files(resources: dict, paths: list[Path]) -> None:
+    """Load `paths` (csv_files of a folder) through the raw assets."""
     from storemon_pipeline.assets import raw_assets
 
-    paths = [str(p) for p in csv_files(data_dir)]
-    resources = _resources(database_url, data_dir=data_dir)
     open_warehouse(resources)
-    config = {"ops": {a.key.path[-1]: {"config": {"paths": paths}} for a in raw_assets}}
-    result = materialize_in_process(raw_assets, resources, run_config=config)
-    return resources, paths, result
+    if paths:  # (given no paths, the assets would scan the data folder themselves)
+        config = {"ops": {a.key.path[-1]: {"config": {"paths": [str(p) for p in paths]}} for a in raw_assets}}
+        materialize_in_process(raw_assets, resources, run_config=config)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    resources, paths, _ = ingest_folder(args.data_dir, args.database_url)
-    warehouse = open_warehouse(resources)
-    files = warehouse.ingested_files().set_index("file_name")
+    """Load the folder, then say for each file what became of it (one line each)."""
+    paths = csv_files(args.data_dir)
+    resources = _resources(args.database_url, data_dir=args.data_dir)
+    loaded_before = set(open_warehouse(resources).ingested_files()["sha256"])
+    ingest_files(resources, paths)
+    for line in ingest_outcomes(paths, loaded_before, open_warehouse(resources).ingested_files()):
+        print(line)
+    return 0
+
+
+def ingest_outcomes(paths: list[Path], loaded_before: set[str], ingested: pd.DataFrame) -> list[str]:
+    """One line per file: loaded (rows, rejected), already ingested, a copy of another file, or not loaded.
+
+    The warehouse knows a file by its bytes (sha256) and keeps the name it was first loaded
+    under, so the same bytes under another name, in this folder or loaded earlier, are a copy.
+    """
+    loaded_by_sha = {row.sha256: row for row in ingested.itertuples(index=False)}
+    loaded_now = {row.file_name: row for row in loaded_by_sha.values() if row.sha256 not in loaded_before}
+    lines = []
     for path in paths:
-        name = Path(path).name
+        name = path.name
         try:
             peek_kind(path)
+            # A file loaded by this run is known by name; any other is hashed, as the ingest does.
+            row = loaded_now.get(name) or loaded_by_sha.get(file_sha256(path))
         except UnknownFileKind as exc:
-            print(f"{name}: not loaded: {exc}")
+            lines.append(f"{name}: not loaded: {str(exc).removeprefix(f'{name}: ')}")
             continue
-        if name in files.index:
-            row = files.loc[name]
-            row = row.iloc[-1] if row.ndim > 1 else row
-            print(f"{name}: {row['kind']}: {row['rows_loaded']} rows loaded, {row['rows_rejected']} rejected")
-    return 0
+        except OSError as exc:
+            lines.append(f"{name}: not loaded: cannot be read: {exc.strerror or exc}")
+            continue
+        if row is None:
+            lines.append(f"{name}: not loaded (its bytes changed while it was read, or it went away)")
+        elif row.sha256 not in loaded_before and row.file_name == name:
+            lines.append(f"{name}: {row.kind}: {row.rows_loaded} rows loaded, {row.rows_rejected} rejected")
+        elif row.file_name == name:
+            lines.append(f"{name}: already ingested")
+        else:
+            lines.append(f"{name}: skipped: a copy of {row.file_name}")
+    return lines
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -121,7 +163,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--as-of: {exc}") from None
 
-    resources, _, _ = ingest_folder(args.data_dir, args.database_url)
+    resources = _resources(args.database_url, data_dir=args.data_dir)
+    ingest_files(resources, paths)
     if key is None:
         from storemon_pipeline.partitions import latest_report_partition_key
 
@@ -199,7 +242,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _is_pings(path: Path) -> bool:
     try:
         return peek_kind(path) == PINGS
-    except UnknownFileKind:
+    except (UnknownFileKind, OSError):
         return False
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -167,7 +169,56 @@ def test_ingest_prints_rows_per_file(tmp_path, sqlite_url):
     assert len(lines) == 3
     again = run_cli("ingest", "--data-dir", str(SAMPLE_DATA_DIR), "--database-url", sqlite_url)
     assert again.returncode == 0
-    assert again.stdout == done.stdout  # the same file twice changes nothing
+    # The same files twice change nothing, and the second run says so.
+    assert again.stdout.splitlines() == [f"{p.name}: already ingested" for p in sorted(SAMPLE_DATA_DIR.glob("*.csv"))]
+
+
+def test_ingest_says_what_became_of_each_file(tmp_path, database_url, capsys):
+    """Loaded (rows, rejected), already ingested, a copy of another file, or not loaded; a folder named
+    x.csv is no input: skipped with a warning, by ingest and by report."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("store_status.csv", "menu_hours.csv", "timezones.csv"):
+        shutil.copy(SAMPLE_DATA_DIR / name, folder / name)
+    shutil.copy(SAMPLE_DATA_DIR / "store_status.csv", folder / "store_status_copy.csv")
+    (folder / "notes.csv").write_text("a;b\n1;2\n")
+    (folder / "x.csv").mkdir()
+
+    def ingest(data_dir) -> tuple[list[str], str]:
+        assert main(["ingest", "--data-dir", str(data_dir), "--database-url", database_url]) == 0
+        out, err = capsys.readouterr()
+        return out.splitlines(), err
+
+    lines, err = ingest(folder)
+    assert err == f"storemon: warning: {folder / 'x.csv'}: skipped: not a regular file\n"
+    assert [line.split(":")[0] for line in lines] == [
+        "menu_hours.csv", "notes.csv", "store_status.csv", "store_status_copy.csv", "timezones.csv"
+    ]
+    loaded = dict(line.split(": ", 1) for line in lines)
+    for name, kind in (("menu_hours.csv", "business_hours"), ("store_status.csv", "pings"), ("timezones.csv", "timezones")):
+        rows = re.fullmatch(rf"{kind}: (\d+) rows loaded, (\d+) rejected", loaded[name])
+        assert rows and int(rows[1]) + int(rows[2]) == len((folder / name).read_text().splitlines()) - 1, loaded[name]
+    assert loaded["notes.csv"].startswith("not loaded: header 'a;b' matches no input kind")
+    assert loaded["store_status_copy.csv"] == "skipped: a copy of store_status.csv"
+
+    again, _ = ingest(folder)
+    assert again == [
+        "menu_hours.csv: already ingested",
+        f"notes.csv: {loaded['notes.csv']}",
+        "store_status.csv: already ingested",
+        "store_status_copy.csv: skipped: a copy of store_status.csv",
+        "timezones.csv: already ingested",
+    ]
+
+    elsewhere = tmp_path / "later"
+    elsewhere.mkdir()
+    shutil.copy(SAMPLE_DATA_DIR / "store_status.csv", elsewhere / "pings_again.csv")
+    assert ingest(elsewhere)[0] == ["pings_again.csv: skipped: a copy of store_status.csv"]
+
+    out = tmp_path / "report.csv"
+    assert main(["report", "--data-dir", str(folder), "--out", str(out), "--database-url", database_url]) == 0
+    assert "x.csv: skipped: not a regular file" in capsys.readouterr().err
+    assert out.read_bytes().startswith(b"store_id,")
 
 
 def test_a_fractional_as_of_reports_at_the_next_whole_second(tmp_path, sqlite_url):
