@@ -178,11 +178,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# How long `storemon run` waits for a child's process group to leave after SIGINT before SIGKILL.
+RUN_STOP_TIMEOUT_S = 30
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Dagster (webserver + daemon) and the report API side by side, until Ctrl-C.
 
     Each child gets its own process group: `dagster dev` started from a script
-    ignores SIGTERM sent to it alone, so the whole group is signalled.
+    ignores SIGTERM sent to it alone, so the whole group is signalled. When a child
+    dies on its own, the rest is stopped and the command exits 1 naming it: a
+    supervisor then sees the failure instead of a half-running stack.
     """
     import signal
     import subprocess
@@ -193,10 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     env.setdefault("STOREMON_DAGSTER_URL", f"http://{args.host}:{args.dagster_port}")
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
-    commands = [
-        [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)],
-        [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
-    ]
+    commands = {
+        "Dagster (dagster dev)": [
+            str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)
+        ],
+        "the report API": [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
+    }
     # A shell starting us in the background leaves SIGINT ignored, and children inherit that
     # (`dagster dev` then ignores Ctrl-C and our SIGINT). Restore it, here and in each child.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -204,30 +212,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     def default_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-    children = [
-        subprocess.Popen(c, env=env, start_new_session=True, preexec_fn=default_sigint) for c in commands
-    ]
+    children = {
+        name: subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=default_sigint)
+        for name, command in commands.items()
+    }
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}   report API: http://{args.host}:{args.api_port}/docs")
 
+    def signal_group(child: subprocess.Popen, signum: int) -> bool:
+        """Send `signum` to the child's process group; False when nothing of it is left."""
+        child.poll()  # reaps the leader, which would otherwise keep its group alive as a zombie
+        try:
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
     def stop(*_):
-        for child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+        # The group, not the child alone: when `dagster dev` itself died, its webserver,
+        # daemon and code server are still in its group.
+        for child in children.values():
+            signal_group(child, signal.SIGINT)
+        deadline = time.monotonic() + RUN_STOP_TIMEOUT_S
+        for child in children.values():
+            while signal_group(child, 0) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if signal_group(child, signal.SIGKILL):
+                child.wait(timeout=10)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:
-        while all(child.poll() is None for child in children):
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"storemon run: {name} (pid {child.pid}) {_how_it_ended(child.returncode)}; "
+                          "stopping the rest", file=sys.stderr)
+                    return 1
             time.sleep(1)
     except KeyboardInterrupt:
-        pass
+        return 0
     finally:
         stop()
-    return 0
+
+
+def _how_it_ended(returncode: int) -> str:
+    import signal
+
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

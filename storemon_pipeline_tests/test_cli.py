@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import pytest
 
 from storemon_pipeline.cli import main
 from storemon_pipeline.core.report import REPORT_COLUMNS
-from storemon_pipeline_tests.conftest import REAL_DATA_DIR, REAL_DATA_DIR_ENV, SAMPLE_DATA_DIR
+from storemon_pipeline_tests.conftest import REAL_DATA_DIR, REAL_DATA_DIR_ENV, REPO_ROOT, SAMPLE_DATA_DIR
 
 WINDOW_BUSINESS_LIMITS = {"hour": 60.0, "day": 24.0, "week": 168.0}
 
@@ -231,3 +233,105 @@ def test_a_fractional_as_of_reports_at_the_next_whole_second(tmp_path, sqlite_ur
     reports = Path(os.environ["STOREMON_HOME"]) / "var" / "reports"
     assert (reports / "report_2023-03-14T12:00:00Z.csv").read_bytes() == out.read_bytes()
 
+
+
+# -- storemon run: Dagster and the API as children -------------------------------------------------
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (a process's parent is the 4th field of /proc/PID/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (parent := _parent_pid(int(entry.name))) is not None:
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()  # after "pid (command name)": state, ppid, ...
+
+
+def _parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def running(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize(
+    "victim, argv_word",
+    [("the report API", "serve"), ("Dagster (dagster dev)", "dev"), (None, None)],
+    ids=["api-killed", "dagster-killed", "sigterm"],
+)
+def test_run_stops_everything_and_names_a_child_that_died(tmp_path, victim, argv_word):
+    """A real `storemon run` on free ports: kill -9 one child and the command exits 1 naming it, with
+    nothing left running; SIGTERM to the command itself still stops everything and exits 0."""
+    from storemon_pipeline_tests.stack import free_port, stop_process_group
+
+    dagster_port, api_port = free_port(), free_port()
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "STOREMON_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
+    stderr_path = tmp_path / "run.stderr"
+    with stderr_path.open("wb") as stderr:
+        run = subprocess.Popen(
+            [str(Path(sys.executable).parent / "storemon"), "run", "--dagster-port", str(dagster_port),
+             "--api-port", str(api_port)],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+            start_new_session=True,
+        )
+    tree: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        for url in (f"http://127.0.0.1:{api_port}/openapi.json", f"http://127.0.0.1:{dagster_port}/server_info"):
+            while not _answers(url):
+                assert run.poll() is None and time.monotonic() < deadline, stderr_path.read_text()[-3000:]
+                time.sleep(0.5)
+        tree = descendants(run.pid)
+        if victim is None:
+            run.send_signal(signal.SIGTERM)
+            assert run.wait(timeout=90) == 0
+            assert "storemon run:" not in stderr_path.read_text()
+        else:
+            [child] = [pid for pid in tree if _parent_pid(pid) == run.pid and f" {argv_word} " in _cmdline(pid)]
+            os.kill(child, signal.SIGKILL)
+            assert run.wait(timeout=90) == 1
+            said = [line for line in stderr_path.read_text().splitlines() if line.startswith("storemon run:")]
+            assert said == [f"storemon run: {victim} (pid {child}) was killed by SIGKILL; stopping the rest"]
+        left = {pid: _cmdline(pid) for pid in tree if running(pid)}
+        assert left == {}, left
+    finally:
+        if run.poll() is None:
+            stop_process_group(run)
+        for pid in tree:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
