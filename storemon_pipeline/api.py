@@ -5,12 +5,17 @@ the report. The API keeps no state of its own: it asks Dagster's GraphQL API
 (the running webserver) for runs and reads the finished CSV from the reports
 folder, so it can be restarted at any time and several copies agree.
 
-    POST /trigger_report   adds the partition for the latest ping and launches its run;
-                           a run already queued or running for that as-of is returned instead
-    GET  /get_report       {"status": "Running"} | {"status": "Failed", "error": ...} | the CSV
-    GET  /healthz          warehouse and Dagster reachable (200) or not (503)
+    POST /trigger_report            adds the partition for the latest ping and launches its run;
+                                    a run already queued or running for that as-of is returned instead
+    GET  /get_report?report_id=ID   `Running` | `Failed` + a line with the reason (text/plain) | the CSV
+    GET  /get_report/ID             the same
+    GET  /healthz                   warehouse and Dagster reachable (200) or not (503)
 
-Every error is JSON `{"error": "..."}`; no stack trace ever leaves the process.
+Classic clients poll with their HTTP library's default `Accept: */*` and read a
+text/plain `Running`; a client whose Accept names application/json gets
+`{"status": "Running"}` / `{"status": "Failed", "error": ...}` instead. The CSV is
+text/csv whatever the Accept. Every error is JSON `{"error": "..."}`; no stack trace
+ever leaves the process.
 
 When STOREMON_API_TOKEN is set, /trigger_report and /get_report require the header
 `Authorization: Bearer <token>` (401 otherwise; compared in constant time). /healthz
@@ -30,8 +35,9 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -514,6 +520,56 @@ def _error(status_code: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status_code)
 
 
+# The report status in the Accept ranges that decide its form, most specific first.
+_PLAIN_TEXT_RANGES = ("text/plain", "text/*", "*/*")
+
+
+def wants_json(accept: str | None) -> bool:
+    """True when the Accept header names application/json and does not prefer text/plain to it.
+
+    `*/*` (what HTTP libraries send by default), `application/*` and no Accept at all mean
+    plain text: the form classic clients parse. Equal preference goes to JSON, the form the
+    client named (axios sends `application/json, text/plain, */*`).
+    """
+    json_q, text_q = None, {}
+    for item in (accept or "").split(","):
+        media_range, *parameters = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0  # a q that is not a number: the range is not accepted
+        media_range = media_range.lower()
+        if media_range == "application/json":
+            json_q = max(q, json_q or 0.0)
+        elif media_range in _PLAIN_TEXT_RANGES:
+            text_q[media_range] = max(q, text_q.get(media_range, 0.0))
+    # text/plain's own preference is that of the most specific range matching it.
+    plain_q = next((text_q[r] for r in _PLAIN_TEXT_RANGES if r in text_q), 0.0)
+    return json_q is not None and json_q > 0 and json_q >= plain_q
+
+
+def report_status_response(status: ReportStatus, accept: str | None) -> Response:
+    """Running / Failed as text/plain (`Failed`, then the reason on a second line), or as JSON on request."""
+    headers = {"Vary": "Accept"}
+    if wants_json(accept):
+        return JSONResponse(status.model_dump(exclude_none=True), headers=headers)
+    lines = [status.status, *([" ".join(status.error.split())] if status.error else [])]
+    return PlainTextResponse("\n".join(lines), headers=headers)
+
+
+def report_csv_response(report: CompletedReport) -> Response:
+    filename = f"report_{report.as_of.replace(':', '-')}.csv"
+    return Response(
+        content=report.csv,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 _bearer = HTTPBearer(auto_error=False, description="the server's STOREMON_API_TOKEN (only when it is set)")
 
 
@@ -577,32 +633,55 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         While a run for the same as-of is queued or running, its report_id is returned and nothing is launched."""
         return service.trigger()
 
-    @app.get(
-        "/get_report",
+    # GET /get_report?report_id=ID and GET /get_report/ID: one behaviour, one description.
+    get_report_route = dict(
         response_model=ReportStatus,
         responses={
             200: {
-                "description": "`{\"status\": \"Running\"}`, `{\"status\": \"Failed\", \"error\": ...}`, "
-                "or the finished report as a CSV attachment",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": "`Running` while the run is queued or running; `Failed` and, on a second line, why; "
+                "as text/plain by default, as JSON (`{\"status\": ...}`) when Accept names application/json. "
+                "Once complete, the report itself: a CSV attachment whatever the Accept.",
+                "content": {
+                    "text/plain": {
+                        "schema": {"type": "string"},
+                        "examples": {
+                            "running": {"value": "Running"},
+                            "failed": {"value": "Failed\nstep store_report failed: FileExistsError: ..."},
+                        },
+                    },
+                    "text/csv": {
+                        "schema": {"type": "string"},
+                        "example": "store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
+                        "downtime_last_hour,downtime_last_day,downtime_last_week\n",
+                    },
+                },
             },
             **{k: _ERRORS[k] for k in (401, 404, 502, 503)},
         },
         summary="Status of a report, or the report CSV once complete",
         dependencies=protected,
     )
-    def get_report(
-        report_id: str | None = Query(default=None, description="the id POST /trigger_report returned"),
-    ) -> Response:
+
+    def report_answer(report_id: str | None, request: Request) -> Response:
         outcome = service.report(report_id)
         if isinstance(outcome, ReportStatus):
-            return JSONResponse(outcome.model_dump(exclude_none=True))
-        filename = f"report_{outcome.as_of.replace(':', '-')}.csv"
-        return Response(
-            content=outcome.csv,
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+            return report_status_response(outcome, request.headers.get("accept"))
+        return report_csv_response(outcome)
+
+    @app.get("/get_report", **get_report_route)
+    def get_report(
+        request: Request,
+        report_id: str | None = Query(default=None, description="the id POST /trigger_report returned"),
+    ) -> Response:
+        return report_answer(report_id, request)
+
+    @app.get("/get_report/{report_id}", **get_report_route, operation_id="get_report_by_path")
+    def get_report_by_path(
+        request: Request,
+        report_id: str = PathParameter(description="the id POST /trigger_report returned"),
+    ) -> Response:
+        """The same as GET /get_report?report_id=..."""
+        return report_answer(report_id, request)
 
     @app.get(
         "/healthz",
