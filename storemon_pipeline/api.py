@@ -20,11 +20,16 @@ ever leaves the process.
 When STOREMON_API_TOKEN is set, /trigger_report and /get_report require the header
 `Authorization: Bearer <token>` (401 otherwise; compared in constant time). /healthz
 and the OpenAPI docs stay open: they carry no report data, and probes need no secret.
+
+/docs (Swagger UI) loads its script and style from this server, not a CDN, so it
+works on a machine without the internet. /redoc is off: ReDoc's page fetches its
+maker's logo from the internet.
 """
 
 from __future__ import annotations
 
 import hmac
+import importlib.resources
 import logging
 import os
 import re
@@ -37,8 +42,10 @@ import httpx
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -62,6 +69,8 @@ DEDUP_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")
 # Dagster run ids are lower-case canonical UUIDs; nothing else is looked up.
 REPORT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ERROR_MESSAGE_LIMIT = 2000
+# Where /docs and /redoc find Swagger UI's and ReDoc's files, served by this app.
+DOCS_ASSETS_URL = "/docs-assets"
 
 
 @dataclass(frozen=True)
@@ -588,6 +597,33 @@ def token_check(expected_token: str | None):
     return require_token
 
 
+def docs_assets_dir() -> Path:
+    """Swagger UI 5 as files (swagger-ui-bundle.js, swagger-ui.css, favicon.png), from the
+    fastapi-offline package. (swagger-ui-bundle ships Swagger UI 4, which cannot render the
+    OpenAPI 3.1 schema FastAPI writes.)"""
+    return Path(str(importlib.resources.files("fastapi_offline"))) / "static"
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """/docs built on files this app serves: FastAPI's default loads them from a CDN, a blank
+    page on a machine without the internet."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=docs_assets_dir()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            oauth2_redirect_url=None,  # bearer tokens only, no OAuth2 flow
+            # No badge from the online validator (validator.swagger.io).
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     service = ReportService(settings)
@@ -596,8 +632,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         title="storemon report API",
         version="1.0",
         description="Trigger a store uptime report (as of the latest ping) through Dagster and fetch its CSV.",
+        docs_url=None,  # add_offline_docs serves it from local files
+        redoc_url=None,  # ReDoc loads its maker's logo from the internet: one docs page, offline
     )
     app.state.service = service
+    add_offline_docs(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:

@@ -8,6 +8,7 @@ nothing of ours is mocked.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
@@ -17,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from storemon_pipeline.api import PARTITION_TAG, REPORT_JOB, DagsterClient, create_app, wants_json
+from storemon_pipeline.api import PARTITION_TAG, REPORT_JOB, ApiSettings, DagsterClient, create_app, wants_json
 from storemon_pipeline.partitions import latest_report_partition_key
 from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
 from storemon_pipeline.warehouse import Warehouse
@@ -303,3 +304,22 @@ def test_openapi_schema_lists_the_endpoints(client):
         answers = schema["paths"][path]["get"]["responses"]["200"]["content"]
         assert set(answers) == {"text/plain", "application/json", "text/csv"}
         assert answers["application/json"]["schema"] == {"$ref": "#/components/schemas/ReportStatus"}
+
+
+def test_docs_load_every_file_from_this_server(tmp_path):
+    """Offline, a page that loads its scripts from a CDN is blank: every file must come from the API itself."""
+    settings = ApiSettings(dagster_url=f"http://127.0.0.1:{closed_port()}",
+                           database_url=f"sqlite:///{tmp_path / 'warehouse.db'}", reports_dir=str(tmp_path))
+    with TestClient(create_app(settings)) as api:
+        response = api.get("/docs")
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        assert re.findall(r"https?://\S+", response.text) == []
+        assets = re.findall(r'(?:src|href)="([^"]*)"', response.text)
+        assert len(assets) == 3, assets  # Swagger UI's script, its style, the icon
+        for asset in assets:
+            assert asset.startswith("/docs-assets/"), asset
+            answer = api.get(asset)
+            assert answer.status_code == 200 and len(answer.content) > 4000, (asset, len(answer.content))
+        assert "url: '/openapi.json'" in response.text
+        # ReDoc's page would fetch its maker's logo from the internet: it is off.
+        assert api.get("/redoc").status_code == 404
