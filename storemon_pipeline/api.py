@@ -5,21 +5,31 @@ the report. The API keeps no state of its own: it asks Dagster's GraphQL API
 (the running webserver) for runs and reads the finished CSV from the reports
 folder, so it can be restarted at any time and several copies agree.
 
-    POST /trigger_report   adds the partition for the latest ping and launches its run;
-                           a run already queued or running for that as-of is returned instead
-    GET  /get_report       {"status": "Running"} | {"status": "Failed", "error": ...} | the CSV
-    GET  /healthz          warehouse and Dagster reachable (200) or not (503)
+    POST /trigger_report            adds the partition for the latest ping and launches its run;
+                                    a run already queued or running for that as-of is returned instead
+    GET  /get_report?report_id=ID   `Running` | `Failed` + a line with the reason (text/plain) | the CSV
+    GET  /get_report/ID             the same
+    GET  /healthz                   warehouse and Dagster reachable (200) or not (503)
 
-Every error is JSON `{"error": "..."}`; no stack trace ever leaves the process.
+Classic clients poll with their HTTP library's default `Accept: */*` and read a
+text/plain `Running`; a client whose Accept names application/json gets
+`{"status": "Running"}` / `{"status": "Failed", "error": ...}` instead. The CSV is
+text/csv whatever the Accept. Every error is JSON `{"error": "..."}`; no stack trace
+ever leaves the process.
 
 When STOREMON_API_TOKEN is set, /trigger_report and /get_report require the header
 `Authorization: Bearer <token>` (401 otherwise; compared in constant time). /healthz
 and the OpenAPI docs stay open: they carry no report data, and probes need no secret.
+
+/docs (Swagger UI) loads its script and style from this server, not a CDN, so it
+works on a machine without the internet. /redoc is off: ReDoc's page fetches its
+maker's logo from the internet.
 """
 
 from __future__ import annotations
 
 import hmac
+import importlib.resources
 import logging
 import os
 import re
@@ -30,9 +40,12 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -56,6 +69,8 @@ DEDUP_STATUSES = ("QUEUED", "NOT_STARTED", "STARTING", "STARTED")
 # Dagster run ids are lower-case canonical UUIDs; nothing else is looked up.
 REPORT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ERROR_MESSAGE_LIMIT = 2000
+# Where /docs and /redoc find Swagger UI's and ReDoc's files, served by this app.
+DOCS_ASSETS_URL = "/docs-assets"
 
 
 @dataclass(frozen=True)
@@ -416,11 +431,12 @@ class ReportService:
         self._trigger_lock = threading.Lock()
 
     def warehouse(self):
-        from storemon_pipeline.warehouse import WarehouseUnavailable
+        from storemon_pipeline.warehouse import WarehouseUnavailable, WarehouseUrlError
 
         try:
             return WarehouseResource(database_url=self.settings.database_url).open()
-        except WarehouseUnavailable as error:
+        except (WarehouseUrlError, WarehouseUnavailable) as error:
+            # A URL storemon cannot use is the operator's to fix, like a database that is down: 503.
             raise WarehouseDown(str(error)) from None
 
     def latest_report_key(self) -> str | None:
@@ -513,6 +529,56 @@ def _error(status_code: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status_code)
 
 
+# The report status in the Accept ranges that decide its form, most specific first.
+_PLAIN_TEXT_RANGES = ("text/plain", "text/*", "*/*")
+
+
+def wants_json(accept: str | None) -> bool:
+    """True when the Accept header names application/json and does not prefer text/plain to it.
+
+    `*/*` (what HTTP libraries send by default), `application/*` and no Accept at all mean
+    plain text: the form classic clients parse. Equal preference goes to JSON, the form the
+    client named (axios sends `application/json, text/plain, */*`).
+    """
+    json_q, text_q = None, {}
+    for item in (accept or "").split(","):
+        media_range, *parameters = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0  # a q that is not a number: the range is not accepted
+        media_range = media_range.lower()
+        if media_range == "application/json":
+            json_q = max(q, json_q or 0.0)
+        elif media_range in _PLAIN_TEXT_RANGES:
+            text_q[media_range] = max(q, text_q.get(media_range, 0.0))
+    # text/plain's own preference is that of the most specific range matching it.
+    plain_q = next((text_q[r] for r in _PLAIN_TEXT_RANGES if r in text_q), 0.0)
+    return json_q is not None and json_q > 0 and json_q >= plain_q
+
+
+def report_status_response(status: ReportStatus, accept: str | None) -> Response:
+    """Running / Failed as text/plain (`Failed`, then the reason on a second line), or as JSON on request."""
+    headers = {"Vary": "Accept"}
+    if wants_json(accept):
+        return JSONResponse(status.model_dump(exclude_none=True), headers=headers)
+    lines = [status.status, *([" ".join(status.error.split())] if status.error else [])]
+    return PlainTextResponse("\n".join(lines), headers=headers)
+
+
+def report_csv_response(report: CompletedReport) -> Response:
+    filename = f"report_{report.as_of.replace(':', '-')}.csv"
+    return Response(
+        content=report.csv,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 _bearer = HTTPBearer(auto_error=False, description="the server's STOREMON_API_TOKEN (only when it is set)")
 
 
@@ -531,6 +597,33 @@ def token_check(expected_token: str | None):
     return require_token
 
 
+def docs_assets_dir() -> Path:
+    """Swagger UI 5 as files (swagger-ui-bundle.js, swagger-ui.css, favicon.png), from the
+    fastapi-offline package. (swagger-ui-bundle ships Swagger UI 4, which cannot render the
+    OpenAPI 3.1 schema FastAPI writes.)"""
+    return Path(str(importlib.resources.files("fastapi_offline"))) / "static"
+
+
+def add_offline_docs(app: FastAPI) -> None:
+    """/docs built on files this app serves: FastAPI's default loads them from a CDN, a blank
+    page on a machine without the internet."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=docs_assets_dir()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            oauth2_redirect_url=None,  # bearer tokens only, no OAuth2 flow
+            # No badge from the online validator (validator.swagger.io).
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     service = ReportService(settings)
@@ -539,8 +632,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         title="storemon report API",
         version="1.0",
         description="Trigger a store uptime report (as of the latest ping) through Dagster and fetch its CSV.",
+        docs_url=None,  # add_offline_docs serves it from local files
+        redoc_url=None,  # ReDoc loads its maker's logo from the internet: one docs page, offline
     )
     app.state.service = service
+    add_offline_docs(app)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
@@ -576,32 +672,55 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         While a run for the same as-of is queued or running, its report_id is returned and nothing is launched."""
         return service.trigger()
 
-    @app.get(
-        "/get_report",
+    # GET /get_report?report_id=ID and GET /get_report/ID: one behaviour, one description.
+    get_report_route = dict(
         response_model=ReportStatus,
         responses={
             200: {
-                "description": "`{\"status\": \"Running\"}`, `{\"status\": \"Failed\", \"error\": ...}`, "
-                "or the finished report as a CSV attachment",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": "`Running` while the run is queued or running; `Failed` and, on a second line, why; "
+                "as text/plain by default, as JSON (`{\"status\": ...}`) when Accept names application/json. "
+                "Once complete, the report itself: a CSV attachment whatever the Accept.",
+                "content": {
+                    "text/plain": {
+                        "schema": {"type": "string"},
+                        "examples": {
+                            "running": {"value": "Running"},
+                            "failed": {"value": "Failed\nstep store_report failed: FileExistsError: ..."},
+                        },
+                    },
+                    "text/csv": {
+                        "schema": {"type": "string"},
+                        "example": "store_id,uptime_last_hour,uptime_last_day,uptime_last_week,"
+                        "downtime_last_hour,downtime_last_day,downtime_last_week\n",
+                    },
+                },
             },
             **{k: _ERRORS[k] for k in (401, 404, 502, 503)},
         },
         summary="Status of a report, or the report CSV once complete",
         dependencies=protected,
     )
-    def get_report(
-        report_id: str | None = Query(default=None, description="the id POST /trigger_report returned"),
-    ) -> Response:
+
+    def report_answer(report_id: str | None, request: Request) -> Response:
         outcome = service.report(report_id)
         if isinstance(outcome, ReportStatus):
-            return JSONResponse(outcome.model_dump(exclude_none=True))
-        filename = f"report_{outcome.as_of.replace(':', '-')}.csv"
-        return Response(
-            content=outcome.csv,
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+            return report_status_response(outcome, request.headers.get("accept"))
+        return report_csv_response(outcome)
+
+    @app.get("/get_report", **get_report_route)
+    def get_report(
+        request: Request,
+        report_id: str | None = Query(default=None, description="the id POST /trigger_report returned"),
+    ) -> Response:
+        return report_answer(report_id, request)
+
+    @app.get("/get_report/{report_id}", **get_report_route, operation_id="get_report_by_path")
+    def get_report_by_path(
+        request: Request,
+        report_id: str = PathParameter(description="the id POST /trigger_report returned"),
+    ) -> Response:
+        """The same as GET /get_report?report_id=..."""
+        return report_answer(report_id, request)
 
     @app.get(
         "/healthz",

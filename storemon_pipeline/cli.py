@@ -11,9 +11,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
-from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, peek_kind
+from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, file_sha256, peek_kind
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 CONSOLE_LOG_LEVEL = os.getenv("STOREMON_LOG_LEVEL", "CRITICAL")
@@ -32,23 +36,39 @@ def _resources(database_url: str | None, data_dir: str | None = None, reports_di
 
 
 def open_warehouse(resources: dict):
-    from storemon_pipeline.warehouse import WarehouseUnavailable
+    from storemon_pipeline.warehouse import WarehouseUnavailable, WarehouseUrlError
 
-    warehouse = resources["warehouse"].open()
     try:
-        # Connects (and creates the schema): a database that is down fails
+        # A URL storemon cannot use is refused here (warehouse.engine decides), then the
+        # warehouse connects (and creates the schema): a database that is down fails
         # here in one line, not three retries deep inside a run.
+        warehouse = resources["warehouse"].open()
         warehouse.latest_ping_us()
-    except WarehouseUnavailable as exc:
+    except (WarehouseUrlError, WarehouseUnavailable) as exc:
         raise UserError(str(exc)) from None
     return warehouse
 
 
+def warn(message: str) -> None:
+    print(f"storemon: warning: {message}", file=sys.stderr)
+
+
 def csv_files(data_dir: str) -> list[Path]:
+    """The regular files `*.csv` directly in the folder, by name.
+
+    Anything else with such a name (a folder, a broken link, a FIFO) is no input: it is
+    skipped with a one-line warning, rather than failing the whole command.
+    """
     folder = Path(data_dir)
     if not folder.is_dir():
         raise UserError(f"data folder not found: {folder}")
-    return sorted(folder.glob("*.csv"))
+    files = []
+    for path in sorted(folder.glob("*.csv")):
+        if path.is_file():
+            files.append(path)
+        else:
+            warn(f"{path}: skipped: not a regular file")
+    return files
 
 
 def materialize_in_process(assets, resources: dict, partition_key: str | None = None, run_config=None, instance=None):
@@ -77,34 +97,57 @@ def materialize_in_process(assets, resources: dict, partition_key: str | None = 
     return result
 
 
-def ingest_folder(data_dir: str, database_url: str | None):
-    """Load every CSV of the folder through the raw assets; returns (resources, results per kind)."""
+def ingest_files(resources: dict, paths: list[Path]) -> None:
+    """Load `paths` (csv_files of a folder) through the raw assets."""
     from storemon_pipeline.assets import raw_assets
 
-    paths = [str(p) for p in csv_files(data_dir)]
-    resources = _resources(database_url, data_dir=data_dir)
     open_warehouse(resources)
-    config = {"ops": {a.key.path[-1]: {"config": {"paths": paths}} for a in raw_assets}}
-    result = materialize_in_process(raw_assets, resources, run_config=config)
-    return resources, paths, result
+    if paths:  # (given no paths, the assets would scan the data folder themselves)
+        config = {"ops": {a.key.path[-1]: {"config": {"paths": [str(p) for p in paths]}} for a in raw_assets}}
+        materialize_in_process(raw_assets, resources, run_config=config)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    resources, paths, _ = ingest_folder(args.data_dir, args.database_url)
-    warehouse = open_warehouse(resources)
-    files = warehouse.ingested_files().set_index("file_name")
+    """Load the folder, then say for each file what became of it (one line each)."""
+    paths = csv_files(args.data_dir)
+    resources = _resources(args.database_url, data_dir=args.data_dir)
+    loaded_before = set(open_warehouse(resources).ingested_files()["sha256"])
+    ingest_files(resources, paths)
+    for line in ingest_outcomes(paths, loaded_before, open_warehouse(resources).ingested_files()):
+        print(line)
+    return 0
+
+
+def ingest_outcomes(paths: list[Path], loaded_before: set[str], ingested: pd.DataFrame) -> list[str]:
+    """One line per file: loaded (rows, rejected), already ingested, a copy of another file, or not loaded.
+
+    The warehouse knows a file by its bytes (sha256) and keeps the name it was first loaded
+    under, so the same bytes under another name, in this folder or loaded earlier, are a copy.
+    """
+    loaded_by_sha = {row.sha256: row for row in ingested.itertuples(index=False)}
+    loaded_now = {row.file_name: row for row in loaded_by_sha.values() if row.sha256 not in loaded_before}
+    lines = []
     for path in paths:
-        name = Path(path).name
+        name = path.name
         try:
             peek_kind(path)
+            # A file loaded by this run is known by name; any other is hashed, as the ingest does.
+            row = loaded_now.get(name) or loaded_by_sha.get(file_sha256(path))
         except UnknownFileKind as exc:
-            print(f"{name}: not loaded: {exc}")
+            lines.append(f"{name}: not loaded: {str(exc).removeprefix(f'{name}: ')}")
             continue
-        if name in files.index:
-            row = files.loc[name]
-            row = row.iloc[-1] if row.ndim > 1 else row
-            print(f"{name}: {row['kind']}: {row['rows_loaded']} rows loaded, {row['rows_rejected']} rejected")
-    return 0
+        except OSError as exc:
+            lines.append(f"{name}: not loaded: cannot be read: {exc.strerror or exc}")
+            continue
+        if row is None:
+            lines.append(f"{name}: not loaded (its bytes changed while it was read, or it went away)")
+        elif row.sha256 not in loaded_before and row.file_name == name:
+            lines.append(f"{name}: {row.kind}: {row.rows_loaded} rows loaded, {row.rows_rejected} rejected")
+        elif row.file_name == name:
+            lines.append(f"{name}: already ingested")
+        else:
+            lines.append(f"{name}: skipped: a copy of {row.file_name}")
+    return lines
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -120,7 +163,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--as-of: {exc}") from None
 
-    resources, _, _ = ingest_folder(args.data_dir, args.database_url)
+    resources = _resources(args.database_url, data_dir=args.data_dir)
+    ingest_files(resources, paths)
     if key is None:
         from storemon_pipeline.partitions import latest_report_partition_key
 
@@ -134,11 +178,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# How long `storemon run` waits for a child's process group to leave after SIGINT before SIGKILL.
+RUN_STOP_TIMEOUT_S = 30
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Dagster (webserver + daemon) and the report API side by side, until Ctrl-C.
 
     Each child gets its own process group: `dagster dev` started from a script
-    ignores SIGTERM sent to it alone, so the whole group is signalled.
+    ignores SIGTERM sent to it alone, so the whole group is signalled. When a child
+    dies on its own, the rest is stopped and the command exits 1 naming it: a
+    supervisor then sees the failure instead of a half-running stack.
     """
     import signal
     import subprocess
@@ -149,10 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     env.setdefault("STOREMON_DAGSTER_URL", f"http://{args.host}:{args.dagster_port}")
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
-    commands = [
-        [str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)],
-        [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
-    ]
+    commands = {
+        "Dagster (dagster dev)": [
+            str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)
+        ],
+        "the report API": [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
+    }
     # A shell starting us in the background leaves SIGINT ignored, and children inherit that
     # (`dagster dev` then ignores Ctrl-C and our SIGINT). Restore it, here and in each child.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -160,30 +212,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     def default_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-    children = [
-        subprocess.Popen(c, env=env, start_new_session=True, preexec_fn=default_sigint) for c in commands
-    ]
+    children = {
+        name: subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=default_sigint)
+        for name, command in commands.items()
+    }
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}   report API: http://{args.host}:{args.api_port}/docs")
 
+    def signal_group(child: subprocess.Popen, signum: int) -> bool:
+        """Send `signum` to the child's process group; False when nothing of it is left."""
+        child.poll()  # reaps the leader, which would otherwise keep its group alive as a zombie
+        try:
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
     def stop(*_):
-        for child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+        # The group, not the child alone: when `dagster dev` itself died, its webserver,
+        # daemon and code server are still in its group.
+        for child in children.values():
+            signal_group(child, signal.SIGINT)
+        deadline = time.monotonic() + RUN_STOP_TIMEOUT_S
+        for child in children.values():
+            while signal_group(child, 0) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if signal_group(child, signal.SIGKILL):
+                child.wait(timeout=10)
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:
-        while all(child.poll() is None for child in children):
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"storemon run: {name} (pid {child.pid}) {_how_it_ended(child.returncode)}; "
+                          "stopping the rest", file=sys.stderr)
+                    return 1
             time.sleep(1)
     except KeyboardInterrupt:
-        pass
+        return 0
     finally:
         stop()
-    return 0
+
+
+def _how_it_ended(returncode: int) -> str:
+    import signal
+
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -198,7 +274,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _is_pings(path: Path) -> bool:
     try:
         return peek_kind(path) == PINGS
-    except UnknownFileKind:
+    except (UnknownFileKind, OSError):
         return False
 
 

@@ -285,14 +285,19 @@ def api_server(stack: DagsterStack, port: int | None = None) -> Iterator[str]:
         stop_process_group(process)
 
 
+def says_running(response) -> bool:
+    """A GET /get_report answer saying Running: text/plain `Running` (the default) or JSON."""
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith("text/plain"):
+        return response.text == "Running"
+    return content_type.startswith("application/json") and response.json().get("status") == "Running"
+
+
 def wait_for_report(get, report_id: str, timeout_s: float = 420, poll_s: float = 1.0):
     """Poll GET /get_report until it is no longer Running; `get(report_id)` returns a response."""
     deadline = time.monotonic() + timeout_s
     while True:
         response = get(report_id)
-        running = response.headers.get("content-type", "").startswith("application/json") and (
-            response.json().get("status") == "Running"
-        )
-        if not running or time.monotonic() > deadline:
+        if not says_running(response) or time.monotonic() > deadline:
             return response
         time.sleep(poll_s)

@@ -8,15 +8,17 @@ nothing of ours is mocked.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 
-from storemon_pipeline.api import PARTITION_TAG, REPORT_JOB, DagsterClient, create_app
+from storemon_pipeline.api import PARTITION_TAG, REPORT_JOB, ApiSettings, DagsterClient, create_app, wants_json
 from storemon_pipeline.partitions import latest_report_partition_key
 from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
 from storemon_pipeline.warehouse import Warehouse
@@ -79,8 +81,46 @@ def triggered(client, dagster, latest_key):
     return responses, runs_before, started
 
 
-def get_report(client, report_id):
-    return client.get("/get_report", params={"report_id": report_id})
+JSON = {"Accept": "application/json"}
+
+
+def get_report(client, report_id, headers=None):
+    return client.get("/get_report", params={"report_id": report_id}, headers=headers)
+
+
+def get_report_by_path(client, report_id, headers=None):
+    return client.get(f"/get_report/{quote(report_id, safe='')}", headers=headers)
+
+
+def both_forms(client, report_id, headers=None):
+    """GET /get_report?report_id= and GET /get_report/{report_id}: the two must answer the same."""
+    by_query, by_path = get_report(client, report_id, headers), get_report_by_path(client, report_id, headers)
+    assert (by_path.status_code, by_path.headers["content-type"], by_path.content) == (
+        by_query.status_code, by_query.headers["content-type"], by_query.content
+    )
+    return by_query
+
+
+@pytest.mark.parametrize(
+    "accept, json_expected",
+    [
+        (None, False),
+        ("*/*", False),  # requests', httpx's and curl's default
+        ("application/*", False),
+        ("text/plain", False),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", False),  # a browser
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("application/json, text/plain, */*", True),  # axios: names JSON first, equal preference
+        ("text/plain, application/json;q=0.5", False),
+        ("application/json;q=0.9, text/plain", False),
+        ("application/json;q=0.9, text/*;q=0.5", True),
+        ("application/json;q=0", False),
+        ("application/json;q=nonsense", False),
+    ],
+)
+def test_status_is_json_only_when_accept_asks_for_it(accept, json_expected):
+    assert wants_json(accept) is json_expected
 
 
 def test_triggers_while_running_launch_one_run(triggered, dagster, latest_key):
@@ -94,15 +134,22 @@ def test_triggers_while_running_launch_one_run(triggered, dagster, latest_key):
 
 def test_report_is_running_right_after_trigger(client, triggered):
     report_id = triggered[0][0].json()["report_id"]
-    response = get_report(client, report_id)
-    # The run takes tens of seconds; it cannot be over yet.
-    assert response.status_code == 200
+    # The run takes tens of seconds; it cannot be over yet. A classic client's default Accept: plain text.
+    for headers in (None, {"Accept": "*/*"}):
+        response = both_forms(client, report_id, headers)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/plain; charset=utf-8"
+        assert response.text == "Running"
+        assert response.headers["vary"] == "Accept"
+    response = both_forms(client, report_id, JSON)
+    assert response.headers["content-type"] == "application/json"
     assert response.json() == {"status": "Running"}
 
 
+@pytest.mark.parametrize("form", [get_report, get_report_by_path], ids=["query", "path"])
 @pytest.mark.parametrize("report_id", BAD_REPORT_IDS, ids=lambda value: repr(value[:40]))
-def test_bad_report_ids_are_404_with_a_json_error(client, report_id):
-    response = get_report(client, report_id)
+def test_bad_report_ids_are_404_with_a_json_error(client, report_id, form):
+    response = form(client, report_id)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
     assert set(response.json()) == {"error"}
@@ -156,6 +203,29 @@ def test_warehouse_down(dagster_stack):
         assert "unavailable" in trigger.json()["error"] and "secret" not in trigger.text
 
 
+@pytest.mark.parametrize(
+    "database_url, reason",
+    [
+        ("postgresql://storemon:secret@127.0.0.1/storemon", "write postgresql+psycopg2://"),
+        ("mysql://x/y", "storemon supports SQLite and PostgreSQL"),
+        ("not a url", "the warehouse URL is malformed"),
+    ],
+    ids=["no-driver", "mysql", "malformed"],
+)
+def test_a_warehouse_url_storemon_cannot_use_is_503_with_the_reason(dagster_stack, database_url, reason):
+    settings = dagster_stack.api_settings(database_url=database_url)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as api:
+        health = api.get("/healthz")
+        assert health.status_code == 503, health.text
+        assert health.json()["warehouse"]["ok"] is False and reason in health.json()["warehouse"]["error"]
+        assert health.json()["dagster"]["ok"] is True
+
+        trigger = api.post("/trigger_report")
+        assert trigger.status_code == 503, trigger.text
+        assert reason in trigger.json()["error"]
+        assert "secret" not in health.text + trigger.text
+
+
 def test_no_pings_is_409(dagster_stack, tmp_path):
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     with TestClient(create_app(dagster_stack.api_settings(database_url=empty))) as api:
@@ -188,10 +258,15 @@ def test_run_forced_to_fail_is_failed_with_its_reason(client, dagster, dagster_s
     )
     response = wait_for_report(lambda rid: get_report(client, rid), run_id)
     assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "Failed", body
-    assert "store_report" in body["error"] and "reports_is_a_file" in body["error"], body
-    assert "Traceback" not in body["error"]
+    # Plain text by default: `Failed`, then the reason on a second line.
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    status, reason = response.text.split("\n")
+    assert status == "Failed", response.text
+    assert "store_report" in reason and "reports_is_a_file" in reason, reason
+    assert "Traceback" not in reason
+    assert both_forms(client, run_id).text == response.text
+    # The same, as JSON, for a client that asks for it.
+    assert both_forms(client, run_id, JSON).json() == {"status": "Failed", "error": reason}
 
 
 def test_completed_report_is_the_csv_file(client, triggered, dagster_stack, latest_key):
@@ -206,19 +281,45 @@ def test_completed_report_is_the_csv_file(client, triggered, dagster_stack, late
     report_file = dagster_stack.reports_dir / f"report_{latest_key}.csv"
     assert response.content == report_file.read_bytes()
     assert response.content.startswith(b"store_id,uptime_last_hour,")
+    # The CSV whatever the Accept, and by path as by query.
+    for headers in (None, JSON):
+        assert both_forms(client, report_id, headers).content == response.content
 
     # A completed run whose file has gone is a failure with a reason, not a 500.
     moved = report_file.with_name("moved.csv")
     shutil.move(report_file, moved)
     try:
-        missing = get_report(client, report_id)
+        missing = get_report(client, report_id, JSON)
         assert missing.status_code == 200
         assert missing.json()["status"] == "Failed" and "no longer" in missing.json()["error"]
+        assert get_report(client, report_id).text.startswith("Failed\nthe run succeeded but report_")
     finally:
         shutil.move(moved, report_file)
 
 
 def test_openapi_schema_lists_the_endpoints(client):
     schema = client.get("/openapi.json").json()
-    assert {"/trigger_report", "/get_report", "/healthz"} <= set(schema["paths"])
-    assert "text/csv" in schema["paths"]["/get_report"]["get"]["responses"]["200"]["content"]
+    assert {"/trigger_report", "/get_report", "/get_report/{report_id}", "/healthz"} <= set(schema["paths"])
+    for path in ("/get_report", "/get_report/{report_id}"):
+        answers = schema["paths"][path]["get"]["responses"]["200"]["content"]
+        assert set(answers) == {"text/plain", "application/json", "text/csv"}
+        assert answers["application/json"]["schema"] == {"$ref": "#/components/schemas/ReportStatus"}
+
+
+def test_docs_load_every_file_from_this_server(tmp_path):
+    """Offline, a page that loads its scripts from a CDN is blank: every file must come from the API itself."""
+    settings = ApiSettings(dagster_url=f"http://127.0.0.1:{closed_port()}",
+                           database_url=f"sqlite:///{tmp_path / 'warehouse.db'}", reports_dir=str(tmp_path))
+    with TestClient(create_app(settings)) as api:
+        response = api.get("/docs")
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        assert re.findall(r"https?://\S+", response.text) == []
+        assets = re.findall(r'(?:src|href)="([^"]*)"', response.text)
+        assert len(assets) == 3, assets  # Swagger UI's script, its style, the icon
+        for asset in assets:
+            assert asset.startswith("/docs-assets/"), asset
+            answer = api.get(asset)
+            assert answer.status_code == 200 and len(answer.content) > 4000, (asset, len(answer.content))
+        assert "url: '/openapi.json'" in response.text
+        # ReDoc's page would fetch its maker's logo from the internet: it is off.
+        assert api.get("/redoc").status_code == 404

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,7 @@ import pytest
 
 from storemon_pipeline.cli import main
 from storemon_pipeline.core.report import REPORT_COLUMNS
-from storemon_pipeline_tests.conftest import REAL_DATA_DIR, REAL_DATA_DIR_ENV, SAMPLE_DATA_DIR
+from storemon_pipeline_tests.conftest import REAL_DATA_DIR, REAL_DATA_DIR_ENV, REPO_ROOT, SAMPLE_DATA_DIR
 
 WINDOW_BUSINESS_LIMITS = {"hour": 60.0, "day": 24.0, "week": 168.0}
 
@@ -140,6 +144,26 @@ def test_cli_errors_are_one_clear_line(tmp_path, args, message):
     assert "nobody@" not in lines[0] or "***" in lines[0] or ":1/" in lines[0]
 
 
+# Warehouse URLs storemon cannot use, and what the one line must say (warehouse.engine.validate_database_url).
+UNUSABLE_WAREHOUSE_URLS = [
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which is not installed.
+    ("postgresql://postgres:s3cret@127.0.0.1/test", "write postgresql+psycopg2://"),
+    ("mysql://x/y", "storemon supports SQLite and PostgreSQL"),
+    ("not a url", "the warehouse URL is malformed"),
+]
+
+
+@pytest.mark.parametrize("command", ["ingest", "report"])
+@pytest.mark.parametrize("url, message", UNUSABLE_WAREHOUSE_URLS, ids=["no-driver", "mysql", "malformed"])
+def test_a_warehouse_url_storemon_cannot_use_is_one_line(tmp_path, command, url, message):
+    out = ["--out", str(tmp_path / "r.csv")] if command == "report" else []
+    done = run_cli(command, "--data-dir", str(SAMPLE_DATA_DIR), "--database-url", url, *out)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("storemon: error:") and message in done.stderr, done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
+
+
 def test_ingest_prints_rows_per_file(tmp_path, sqlite_url):
     done = run_cli("ingest", "--data-dir", str(SAMPLE_DATA_DIR), "--database-url", sqlite_url)
     assert done.returncode == 0, done.stderr
@@ -147,7 +171,56 @@ def test_ingest_prints_rows_per_file(tmp_path, sqlite_url):
     assert len(lines) == 3
     again = run_cli("ingest", "--data-dir", str(SAMPLE_DATA_DIR), "--database-url", sqlite_url)
     assert again.returncode == 0
-    assert again.stdout == done.stdout  # the same file twice changes nothing
+    # The same files twice change nothing, and the second run says so.
+    assert again.stdout.splitlines() == [f"{p.name}: already ingested" for p in sorted(SAMPLE_DATA_DIR.glob("*.csv"))]
+
+
+def test_ingest_says_what_became_of_each_file(tmp_path, database_url, capsys):
+    """Loaded (rows, rejected), already ingested, a copy of another file, or not loaded; a folder named
+    x.csv is no input: skipped with a warning, by ingest and by report."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("store_status.csv", "menu_hours.csv", "timezones.csv"):
+        shutil.copy(SAMPLE_DATA_DIR / name, folder / name)
+    shutil.copy(SAMPLE_DATA_DIR / "store_status.csv", folder / "store_status_copy.csv")
+    (folder / "notes.csv").write_text("a;b\n1;2\n")
+    (folder / "x.csv").mkdir()
+
+    def ingest(data_dir) -> tuple[list[str], str]:
+        assert main(["ingest", "--data-dir", str(data_dir), "--database-url", database_url]) == 0
+        out, err = capsys.readouterr()
+        return out.splitlines(), err
+
+    lines, err = ingest(folder)
+    assert err == f"storemon: warning: {folder / 'x.csv'}: skipped: not a regular file\n"
+    assert [line.split(":")[0] for line in lines] == [
+        "menu_hours.csv", "notes.csv", "store_status.csv", "store_status_copy.csv", "timezones.csv"
+    ]
+    loaded = dict(line.split(": ", 1) for line in lines)
+    for name, kind in (("menu_hours.csv", "business_hours"), ("store_status.csv", "pings"), ("timezones.csv", "timezones")):
+        rows = re.fullmatch(rf"{kind}: (\d+) rows loaded, (\d+) rejected", loaded[name])
+        assert rows and int(rows[1]) + int(rows[2]) == len((folder / name).read_text().splitlines()) - 1, loaded[name]
+    assert loaded["notes.csv"].startswith("not loaded: header 'a;b' matches no input kind")
+    assert loaded["store_status_copy.csv"] == "skipped: a copy of store_status.csv"
+
+    again, _ = ingest(folder)
+    assert again == [
+        "menu_hours.csv: already ingested",
+        f"notes.csv: {loaded['notes.csv']}",
+        "store_status.csv: already ingested",
+        "store_status_copy.csv: skipped: a copy of store_status.csv",
+        "timezones.csv: already ingested",
+    ]
+
+    elsewhere = tmp_path / "later"
+    elsewhere.mkdir()
+    shutil.copy(SAMPLE_DATA_DIR / "store_status.csv", elsewhere / "pings_again.csv")
+    assert ingest(elsewhere)[0] == ["pings_again.csv: skipped: a copy of store_status.csv"]
+
+    out = tmp_path / "report.csv"
+    assert main(["report", "--data-dir", str(folder), "--out", str(out), "--database-url", database_url]) == 0
+    assert "x.csv: skipped: not a regular file" in capsys.readouterr().err
+    assert out.read_bytes().startswith(b"store_id,")
 
 
 def test_a_fractional_as_of_reports_at_the_next_whole_second(tmp_path, sqlite_url):
@@ -160,3 +233,105 @@ def test_a_fractional_as_of_reports_at_the_next_whole_second(tmp_path, sqlite_ur
     reports = Path(os.environ["STOREMON_HOME"]) / "var" / "reports"
     assert (reports / "report_2023-03-14T12:00:00Z.csv").read_bytes() == out.read_bytes()
 
+
+
+# -- storemon run: Dagster and the API as children -------------------------------------------------
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (a process's parent is the 4th field of /proc/PID/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (parent := _parent_pid(int(entry.name))) is not None:
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2 :].split()  # after "pid (command name)": state, ppid, ...
+
+
+def _parent_pid(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def running(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize(
+    "victim, argv_word",
+    [("the report API", "serve"), ("Dagster (dagster dev)", "dev"), (None, None)],
+    ids=["api-killed", "dagster-killed", "sigterm"],
+)
+def test_run_stops_everything_and_names_a_child_that_died(tmp_path, victim, argv_word):
+    """A real `storemon run` on free ports: kill -9 one child and the command exits 1 naming it, with
+    nothing left running; SIGTERM to the command itself still stops everything and exits 0."""
+    from storemon_pipeline_tests.stack import free_port, stop_process_group
+
+    dagster_port, api_port = free_port(), free_port()
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "STOREMON_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
+    stderr_path = tmp_path / "run.stderr"
+    with stderr_path.open("wb") as stderr:
+        run = subprocess.Popen(
+            [str(Path(sys.executable).parent / "storemon"), "run", "--dagster-port", str(dagster_port),
+             "--api-port", str(api_port)],
+            cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+            start_new_session=True,
+        )
+    tree: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        for url in (f"http://127.0.0.1:{api_port}/openapi.json", f"http://127.0.0.1:{dagster_port}/server_info"):
+            while not _answers(url):
+                assert run.poll() is None and time.monotonic() < deadline, stderr_path.read_text()[-3000:]
+                time.sleep(0.5)
+        tree = descendants(run.pid)
+        if victim is None:
+            run.send_signal(signal.SIGTERM)
+            assert run.wait(timeout=90) == 0
+            assert "storemon run:" not in stderr_path.read_text()
+        else:
+            [child] = [pid for pid in tree if _parent_pid(pid) == run.pid and f" {argv_word} " in _cmdline(pid)]
+            os.kill(child, signal.SIGKILL)
+            assert run.wait(timeout=90) == 1
+            said = [line for line in stderr_path.read_text().splitlines() if line.startswith("storemon run:")]
+            assert said == [f"storemon run: {victim} (pid {child}) was killed by SIGKILL; stopping the rest"]
+        left = {pid: _cmdline(pid) for pid in tree if running(pid)}
+        assert left == {}, left
+    finally:
+        if run.poll() is None:
+            stop_process_group(run)
+        for pid in tree:
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,6 +1,14 @@
 """SQL lives here and nowhere above: schema, bulk load and reads for SQLite and PostgreSQL."""
 
-from storemon_pipeline.warehouse.engine import WarehouseUnavailable
+from storemon_pipeline.warehouse.engine import WarehouseUnavailable, WarehouseUrlError, validate_database_url
 from storemon_pipeline.warehouse.warehouse import IngestResult, PartitionNotBuilt, SchedulesChanged, Warehouse
 
-__all__ = ["IngestResult", "PartitionNotBuilt", "SchedulesChanged", "Warehouse", "WarehouseUnavailable"]
+__all__ = [
+    "IngestResult",
+    "PartitionNotBuilt",
+    "SchedulesChanged",
+    "Warehouse",
+    "WarehouseUnavailable",
+    "WarehouseUrlError",
+    "validate_database_url",
+]

@@ -22,22 +22,55 @@ class WarehouseUnavailable(RuntimeError):
     """The warehouse database cannot be reached or refused to work (wraps SQLAlchemy's OperationalError)."""
 
 
+class WarehouseUrlError(ValueError):
+    """The warehouse URL is malformed, or names a database or driver storemon does not support.
+
+    Raised before anything connects; callers print its message as it is (one line,
+    password masked): the command line as its error, the API as a 503.
+    """
+
+
+SUPPORTED_URL_FORMS = "sqlite:///path/to/file.db or postgresql+psycopg2://user:password@host:5432/database"
+
+
 def mask_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_warehouse_engine(url: str) -> sa.Engine:
-    parsed_url = make_url(url)
+def validate_database_url(url: str) -> None:
+    """Raise WarehouseUrlError unless `url` is a SQLite or a PostgreSQL-with-psycopg2 URL.
+
+    The one place the rule lives: the engine below, the command line and the API all come here.
+    """
+    try:
+        parsed_url = make_url(url)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        # Not echoed: a URL that does not parse cannot be masked, and it may hold a password.
+        raise WarehouseUrlError(f"the warehouse URL is malformed (expected {SUPPORTED_URL_FORMS})") from None
     backend = parsed_url.get_backend_name()
     if backend == "sqlite":
-        return _create_sqlite_engine(parsed_url)
+        return
     if backend == "postgresql":
         # Bulk load and read go through psycopg2's copy_expert; SQLAlchemy 2.1 maps a bare
-        # postgresql:// to psycopg 3, so the driver must be named.
-        if parsed_url.get_driver_name() != "psycopg2":
-            raise ValueError(f"use a postgresql+psycopg2:// URL, not {mask_url(url)}")
-        return _create_postgresql_engine(parsed_url)
-    raise ValueError(f"unsupported warehouse database {mask_url(url)} (use sqlite:/// or postgresql+psycopg2://)")
+        # postgresql:// to psycopg 3 (not installed), so the driver must be named.
+        if parsed_url.drivername != "postgresql+psycopg2":
+            raise WarehouseUrlError(
+                f"warehouse URL {mask_url(url)}: write postgresql+psycopg2:// (storemon's PostgreSQL driver), "
+                f"not {parsed_url.drivername}://"
+            )
+        return
+    raise WarehouseUrlError(
+        f"unsupported warehouse database {mask_url(url)}: storemon supports SQLite and PostgreSQL "
+        f"({SUPPORTED_URL_FORMS})"
+    )
+
+
+def create_warehouse_engine(url: str) -> sa.Engine:
+    validate_database_url(url)
+    parsed_url = make_url(url)
+    if parsed_url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(parsed_url)
+    return _create_postgresql_engine(parsed_url)
 
 
 def _create_sqlite_engine(parsed_url: sa.URL) -> sa.Engine:
