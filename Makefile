@@ -20,7 +20,7 @@ test: $(INSTALLED)
 
 run: $(INSTALLED)
 	mkdir -p $(DAGSTER_HOME) var/reports data/inbox
-	$(BIN)/storemon ingest --data-dir data
+	# storemon run loads data/ through Dagster first (ingest_job, recorded in $(DAGSTER_HOME)).
 	$(BIN)/storemon run --dagster-port 3000 --api-port 8000
 
 bench: $(INSTALLED)

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from dagster import Failure
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParameter
 from fastapi.exceptions import RequestValidationError
@@ -364,7 +365,8 @@ def _root_cause(error: dict | None, fallback: str) -> str:
     while error:
         message = error.get("message") or message
         error = error.get("cause")
-    return message.strip()
+    # A step's own refusal (dagster Failure) is already one line for a person: drop the class path.
+    return message.strip().removeprefix(f"{Failure.__module__}.{Failure.__name__}: ")
 
 
 # -- the reports -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
 from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, file_sha256, peek_kind
+from storemon_pipeline.instance import ensure_instance_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -197,7 +198,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(Path("var/dagster_home").resolve()))
     env.setdefault("STOREMON_DAGSTER_URL", f"http://{args.host}:{args.dagster_port}")
-    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(env["DAGSTER_HOME"])
+    warning = ensure_instance_settings(dagster_home)
+    if warning:
+        print(f"storemon run: {warning}", file=sys.stderr)
+    if not args.no_ingest:
+        _ingest_through_dagster(dagster_home)
     bin_dir = Path(sys.executable).parent
     commands = {
         "Dagster (dagster dev)": [
@@ -254,6 +260,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         stop()
 
 
+def _ingest_through_dagster(dagster_home: Path) -> None:
+    """Load the data folder with ingest_job, recorded in the instance the UI reads: the raw assets
+    show their materializations, row counts and checks from the first screen, and the warehouse
+    knows the latest ping before the API takes its first trigger."""
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    from dagster import DagsterInstance
+
+    from storemon_pipeline.definitions import defs
+    from storemon_pipeline.jobs import ingest_job
+
+    with DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(ingest_job.name).execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        raise UserError(f"loading the data folder failed (run {result.run_id} of {ingest_job.name}): see the Dagster UI")
+    loaded = {
+        node: result.asset_materializations_for_node(node)[0].metadata.get("files_loaded")
+        for node in ("raw_pings", "raw_business_hours", "raw_timezones")
+    }
+    summary = ", ".join(f"{node}: {value.value if value else 0} new file(s)" for node, value in loaded.items())
+    print(f"data folder loaded through Dagster (run {result.run_id}): {summary}")
+
+
 def _how_it_ended(returncode: int) -> str:
     import signal
 
@@ -298,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--dagster-port", type=int, default=3000)
     run.add_argument("--api-port", type=int, default=8000)
+    run.add_argument("--no-ingest", action="store_true",
+                     help="start without loading the data folder through Dagster first")
     run.set_defaults(handler=cmd_run)
 
     serve = commands.add_parser("serve", help="start the report HTTP API (needs a running Dagster webserver)")

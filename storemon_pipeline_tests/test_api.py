@@ -269,6 +269,20 @@ def test_run_forced_to_fail_is_failed_with_its_reason(client, dagster, dagster_s
     assert both_forms(client, run_id, JSON).json() == {"status": "Failed", "error": reason}
 
 
+def test_a_report_refused_by_its_step_is_failed_with_that_one_line(client, dagster, latest_key):
+    """store_report alone, for a partition whose segments were never built: refused, and said so."""
+    key = partition_key(as_of_from_partition_key(latest_key) - 2 * US_PER_HOUR)
+    dagster.add_report_partition(key)
+    run_id = dagster.launch_report_run(key, asset_selection=[["store_report"]])
+    response = wait_for_report(
+        lambda rid: client.get("/get_report", params={"report_id": rid}, headers={"Accept": "application/json"}),
+        run_id,
+    )
+    body = response.json()
+    assert body["status"] == "Failed", body
+    assert body["error"].startswith(f"step store_report failed: status_segments[{key}] was never built"), body
+
+
 def test_completed_report_is_the_csv_file(client, triggered, dagster_stack, latest_key):
     responses, _, started = triggered
     report_id = responses[0].json()["report_id"]

@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from dagster import AssetKey, DagsterInstance
 
 from storemon_pipeline.cli import main
 from storemon_pipeline.core.report import REPORT_COLUMNS
+from storemon_pipeline.instance import has_partition_run_limit
 from storemon_pipeline_tests.conftest import REAL_DATA_DIR, REAL_DATA_DIR_ENV, REPO_ROOT, SAMPLE_DATA_DIR
 
 WINDOW_BUSINESS_LIMITS = {"hour": 60.0, "day": 24.0, "week": 168.0}
@@ -288,10 +291,9 @@ def test_run_stops_everything_and_names_a_child_that_died(tmp_path, victim, argv
     from storemon_pipeline_tests.stack import free_port, stop_process_group
 
     dagster_port, api_port = free_port(), free_port()
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "STOREMON_DATABASE_URL": f"sqlite:///{tmp_path}/w.db"}
+    dagster_home = tmp_path / "dagster_home"  # storemon run creates it, with its instance settings
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home), "STOREMON_DATABASE_URL": f"sqlite:///{tmp_path}/w.db",
+           "STOREMON_DATA_DIR": str(SAMPLE_DATA_DIR)}
     stderr_path = tmp_path / "run.stderr"
     with stderr_path.open("wb") as stderr:
         run = subprocess.Popen(
@@ -312,6 +314,13 @@ def test_run_stops_everything_and_names_a_child_that_died(tmp_path, victim, argv
             run.send_signal(signal.SIGTERM)
             assert run.wait(timeout=90) == 0
             assert "storemon run:" not in stderr_path.read_text()
+            # The data folder was loaded through Dagster, into the instance the UI reads, and the
+            # instance limits runs to one per report partition.
+            assert has_partition_run_limit(yaml.safe_load((dagster_home / "dagster.yaml").read_text()))
+            with DagsterInstance.from_config(str(dagster_home)) as instance:
+                ingest = instance.get_runs()[-1]  # the first run, before Dagster's own sensors ran any
+                assert ingest.job_name == "ingest_job" and ingest.is_success
+                assert instance.get_latest_materialization_event(AssetKey("raw_pings")).run_id == ingest.run_id
         else:
             [child] = [pid for pid in tree if _parent_pid(pid) == run.pid and f" {argv_word} " in _cmdline(pid)]
             os.kill(child, signal.SIGKILL)

@@ -69,7 +69,8 @@ def now_us() -> int:
 def candidate_files(paths: list[str], data_dir: str) -> list[Path]:
     if paths:
         return [Path(p) for p in paths]
-    return sorted(Path(data_dir).glob("*.csv"))
+    # Regular files only: a folder named x.csv is not an input (storemon ingest skips it too).
+    return sorted(p for p in Path(data_dir).glob("*.csv") if p.is_file())
 
 
 def ingest_csv_files(warehouse: Warehouse, paths: list[Path], kind: str | None = None) -> FolderIngest:
