@@ -11,7 +11,7 @@ Phases, each timed over --runs runs (median reported), each size x dialect in a 
   hourly          the steady state: a drop of one new ping per store (T+1 h, T+2 h, ...), ingested, then the report
                   as of the newest ping.
   hourly_dagster  the same drop and report as the two Dagster runs the inbox sensor launches (ingest_job, then
-                  warehouse_report_job), executed in-process with every asset check: what a user waits for, minus
+                  report_from_warehouse_job), executed in-process with every asset check: what a user waits for, minus
                   process start.
 
 Every phase but hourly_dagster is "asset compute time": the functions the asset bodies call (build_* in
@@ -328,7 +328,7 @@ def run_worker(args: argparse.Namespace) -> dict:
 
 def hourly_through_dagster(warehouse, drop: Path, instance, steps: Steps) -> int:
     """The two runs the inbox sensor launches for a drop, executed in-process: ingest_job, then
-    warehouse_report_job for the newest ping's partition; every asset check included."""
+    report_from_warehouse_job for the newest ping's partition; every asset check included."""
     from storemon_pipeline.automation import raw_paths_run_config
     from storemon_pipeline.definitions import defs
     from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
@@ -337,10 +337,10 @@ def hourly_through_dagster(warehouse, drop: Path, instance, steps: Steps) -> int
         ingest = defs.resolve_job_def("ingest_job").execute_in_process(
             run_config={**raw_paths_run_config([str(drop)]), **QUIET_RUN_CONFIG}, instance=instance
         )
-    with steps.step("warehouse_report_job"):
+    with steps.step("report_from_warehouse_job"):
         key = latest_report_partition_key(warehouse)
         instance.add_dynamic_partitions(report_partitions.name, [key])
-        defs.resolve_job_def("warehouse_report_job").execute_in_process(
+        defs.resolve_job_def("report_from_warehouse_job").execute_in_process(
             run_config=QUIET_RUN_CONFIG, instance=instance, partition_key=key
         )
     metadata = ingest.asset_materializations_for_node("raw_pings")[0].metadata
@@ -460,7 +460,7 @@ def write_results(path: Path, results: list[dict], pg_url: str, notes_path: Path
         "  rows = pings in the 8-day evidence window.",
         "- **report**: a report for a new as-of from the loaded warehouse (normalized_schedules up to date, so reused).",
         "- **hourly**: one new ping per store ingested, then the report as of the newest ping; rows = rows of the drop.",
-        "- **hourly_dagster**: the same hour as `ingest_job` then `warehouse_report_job`, executed in-process by",
+        "- **hourly_dagster**: the same hour as `ingest_job` then `report_from_warehouse_job`, executed in-process by",
         "  Dagster with every asset check (what the inbox sensor launches), process start excluded.",
         "- peak RSS = the process's high-water mark during that phase (VmHWM reset before each phase).",
         "",

@@ -8,7 +8,7 @@ The inbox sensor works in two phases, and never parses or loads a file itself:
    already holds, so even a lost cursor cannot load a file twice.
 2. **Report.** On a later tick, once no run the sensor started is still queued or running, the
    newest ping *in the warehouse* gives the report key (rounded up to the second: docs/report-semantics.md#the-clock-and-the-as-of). If that key
-   has not been requested yet, the sensor adds the dynamic partition and requests `warehouse_report_job`
+   has not been requested yet, the sensor adds the dynamic partition and requests `report_from_warehouse_job`
    for it (run_key `report:<key>`).
 
 Computing the key from the warehouse rather than from the dropped file is what makes it exact: the
@@ -26,16 +26,9 @@ from pathlib import Path
 
 from dagster import (
     AssetKey,
-    ConfigMapping,
-    DagsterInvalidConfigError,
-    Failure,
-    Field as DagsterField,
-    AssetSelection,
-    Config,
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    OpExecutionContext,
     RunRequest,
     RunsFilter,
     RunStatusSensorContext,
@@ -43,47 +36,33 @@ from dagster import (
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    define_asset_job,
-    job,
-    op,
     run_status_sensor,
     schedule,
     sensor,
 )
-from pydantic import Field
 
-from storemon_pipeline.assets import normalized_schedules, raw_assets, status_segments, store_report
-from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
+from storemon_pipeline.assets import raw_assets
 from storemon_pipeline.core.inputs import UnknownFileKind, file_sha256, peek_kind
-from storemon_pipeline.jobs import ingest_job
+from storemon_pipeline.jobs import (
+    ingest_job,
+    report_from_warehouse_job,
+    request_report_job,
+)
 from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
+from storemon_pipeline.runs import (
+    FILES_TAG,
+    IN_FLIGHT_STATUSES,
+    REPORT_KEY_TAG,
+    REQUEST_RUN_TAG,
+    TRIGGER_TAG,
+)
 
 INBOX_SENSOR_INTERVAL_S = 15
-# Files still being written: write `name.csv.tmp` (or `.partial`) and rename to `name.csv` when done.
-IN_PROGRESS_SUFFIXES = (".tmp", ".partial")
 # Requests of one file's ingest before the sensor gives up on it (the file stays in the inbox, and
 # changing it or `storemon ingest` loads it).
 MAX_INGEST_ATTEMPTS = 3
-TRIGGER_TAG = "storemon/trigger"
-REPORT_KEY_TAG = "storemon/report_key"
-IN_FLIGHT_STATUSES = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
 STORE_REPORT_KEY = AssetKey("store_report")
-
-
-# The report from what the warehouse holds: no file scan, so the schedule and the sensor's report
-# runs never pick up stray files, and an idle refresh costs no hashing.
-warehouse_report_job = define_asset_job(
-    "warehouse_report_job",
-    selection=AssetSelection.assets(normalized_schedules, status_segments, store_report),
-    description="Rebuild schedules and compute one report partition from the warehouse (loads no files).",
-)
 
 
 def raw_paths_run_config(paths: list[str]) -> dict:
@@ -98,7 +77,7 @@ def newest_reported_key(instance) -> str | None:
 
 
 def runs_in_flight(instance, tags: dict[str, str]) -> list:
-    return list(instance.get_runs(filters=RunsFilter(statuses=IN_FLIGHT_STATUSES, tags=tags), limit=5))
+    return list(instance.get_runs(filters=RunsFilter(statuses=list(IN_FLIGHT_STATUSES), tags=tags), limit=5))
 
 
 # -- the inbox sensor ---------------------------------------------------------------
@@ -221,14 +200,14 @@ def ingest_run_request(files: list[InboxFile], cursor: InboxCursor | None = None
         run_key=run_key,
         job_name=ingest_job.name,
         run_config=raw_paths_run_config([str(f.path) for f in files]),
-        tags={TRIGGER_TAG: "inbox_sensor", "storemon/files": names[:200]},
+        tags={TRIGGER_TAG: "inbox_sensor", FILES_TAG: names[:200]},
     )
 
 
 def report_run_request(key: str, trigger: str, after: str | None = None) -> RunRequest:
     return RunRequest(
         run_key=f"report:{key}" + (f":after:{after}" if after else ""),
-        job_name=warehouse_report_job.name,
+        job_name=report_from_warehouse_job.name,
         partition_key=key,
         tags={TRIGGER_TAG: trigger, REPORT_KEY_TAG: key},
     )
@@ -236,12 +215,12 @@ def report_run_request(key: str, trigger: str, after: str | None = None) -> RunR
 
 @sensor(
     name="inbox_sensor",
-    jobs=[ingest_job, warehouse_report_job],
+    jobs=[ingest_job, report_from_warehouse_job],
     minimum_interval_seconds=INBOX_SENSOR_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
         "Watches STOREMON_INBOX for CSVs of any kind: ingests each complete new file once (ingest_job), "
-        "then adds the report partition for the newest ping and requests its report (warehouse_report_job)."
+        "then adds the report partition for the newest ping and requests its report (report_from_warehouse_job)."
     ),
 )
 def inbox_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource, files: StoremonFiles):
@@ -313,14 +292,14 @@ def inbox_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource,
 
 
 @schedule(
-    name="hourly_report",
-    job=warehouse_report_job,
+    name="hourly_report_schedule",
+    job=report_from_warehouse_job,
     cron_schedule="0 * * * *",
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.RUNNING,
     description="Every hour: the report as of the newest ping, only when it is newer than the newest report.",
 )
-def hourly_report(context: ScheduleEvaluationContext, warehouse: WarehouseResource):
+def hourly_report_schedule(context: ScheduleEvaluationContext, warehouse: WarehouseResource):
     key = latest_report_partition_key(warehouse.open())
     if key is None:
         return SkipReason("no pings in the warehouse yet")
@@ -332,93 +311,28 @@ def hourly_report(context: ScheduleEvaluationContext, warehouse: WarehouseResour
     # A schedule cannot return dynamic partition requests: add the key here (idempotent).
     if not context.instance.has_dynamic_partition(report_partitions.name, key):
         context.instance.add_dynamic_partitions(report_partitions.name, [key])
-    return report_run_request(key, "hourly_report")
-
-
-# -- "the latest report" from the UI: one launch, no key to type ----------------------
-
-
-LATEST = "latest"
-
-
-class ReportRequestConfig(Config):
-    as_of: str = Field(
-        default=LATEST,
-        description="'latest' (the newest ping, rounded up to the second) or an ISO 8601 instant to backfill.",
-    )
-
-
-def _checked_request_config(outer: dict) -> dict:
-    """The Launchpad's `as_of`, checked when the run is launched rather than after it starts:
-    a config mapping runs while Dagster builds the run's plan, so a bad value refuses the launch
-    with this one line instead of a failed run with a stack trace."""
-    as_of = str(outer["as_of"]).strip()
-    if as_of.lower() != LATEST:
-        try:
-            parse_instant_us(as_of)
-        except ValueError as error:
-            raise DagsterInvalidConfigError(f"as_of: {error}", [], outer) from None
-    return {"ops": {resolve_report_key.name: {"config": {"as_of": as_of}}}}
-
-
-@op(description="Resolves the as-of to a report key, adds the partition and leaves the key for report_request_sensor.")
-def resolve_report_key(context: OpExecutionContext, config: ReportRequestConfig, warehouse: WarehouseResource) -> str:
-    if config.as_of.strip().lower() == LATEST:
-        key = latest_report_partition_key(warehouse.open())
-        if key is None:
-            raise Failure("no pings in the warehouse: load data first (drop CSVs into the inbox)")
-    else:
-        key = partition_key(whole_second_at_or_after_us(parse_instant_us(config.as_of)))
-    if not context.instance.has_dynamic_partition(report_partitions.name, key):
-        context.instance.add_dynamic_partitions(report_partitions.name, [key])
-    context.instance.add_run_tags(context.run_id, {REPORT_KEY_TAG: key})
-    context.log.info(f"report {key} requested; report_request_sensor launches it within seconds")
-    context.add_output_metadata({"report_key": key})
-    return key
-
-
-@job(
-    name="request_report",
-    description=(
-        "Launch with the default config to get the LATEST report (no key to type), or set as_of to an "
-        "instant to backfill it. report_request_sensor then runs warehouse_report_job for that key."
-    ),
-    config=ConfigMapping(
-        config_fn=_checked_request_config,
-        config_schema={
-            "as_of": DagsterField(
-                str,
-                default_value=LATEST,
-                description="'latest' (the newest ping, rounded up to the second) or an instant such as "
-                "2023-01-25T12:00:00Z to backfill that report.",
-            )
-        },
-    ),
-)
-def request_report():
-    resolve_report_key()
+    return report_run_request(key, hourly_report_schedule.name)
 
 
 @run_status_sensor(
     name="report_request_sensor",
     run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[request_report],
-    request_job=warehouse_report_job,
+    monitored_jobs=[request_report_job],
+    request_job=report_from_warehouse_job,
     minimum_interval_seconds=INBOX_SENSOR_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
-    description="After a successful request_report run: runs the report for the key it resolved.",
+    description="After a successful request_report_job run: runs the report for the key it resolved.",
 )
 def report_request_sensor(context: RunStatusSensorContext):
     run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
     key = run.tags.get(REPORT_KEY_TAG)
     if not key:
         return SkipReason(f"run {run.run_id} resolved no report key")
-    request = report_run_request(key, "request_report")
+    request = report_run_request(key, request_report_job.name)
     return RunRequest(
-        run_key=f"request:{run.run_id}", partition_key=key, tags={**request.tags, "storemon/request_run": run.run_id}
+        run_key=f"request:{run.run_id}", partition_key=key, tags={**request.tags, REQUEST_RUN_TAG: run.run_id}
     )
 
 
-automation_jobs = [warehouse_report_job, request_report]
 automation_sensors = [inbox_sensor, report_request_sensor]
-automation_schedules = [hourly_report]
+automation_schedules = [hourly_report_schedule]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-PARTITION_TAG = "dagster/partition"
+from storemon_pipeline.runs import PARTITION_TAG
 
 RUN_CONCURRENCY = {
     "runs": {

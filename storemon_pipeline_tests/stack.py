@@ -193,7 +193,7 @@ class DagsterStack:
                 raise RuntimeError(f"dagster {' '.join(command)} failed:\n{output.decode(errors='replace')[-3000:]}")
 
     def wait_ready(self, timeout_s: float = DAGSTER_READY_TIMEOUT_S) -> None:
-        """Until the webserver answers and the storemon code location has loaded report_job."""
+        """Until the webserver answers and the storemon code location has loaded ingest_and_report_job."""
         from storemon_pipeline.api import DagsterClient, DagsterUnavailable
 
         client = DagsterClient(self.dagster_url, timeout_s=10)

@@ -44,7 +44,7 @@ BAD_REPORT_IDS = [
 
 
 def report_runs(dagster: DagsterClient, key: str) -> set[str]:
-    """Every report_job run of partition `key`, any status."""
+    """Every ingest_and_report_job run of partition `key`, any status."""
     answer = dagster.graphql(
         """query($filter: RunsFilter!) { runsOrError(filter: $filter) { ... on Runs { results { runId } } } }""",
         {"filter": {"pipelineName": REPORT_JOB, "tags": [{"key": PARTITION_TAG, "value": key}]}},

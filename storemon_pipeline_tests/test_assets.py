@@ -46,7 +46,7 @@ def test_definitions_load_with_the_four_stages():
     assert graph.get(AssetKey("store_report")).partitions_def == report_partitions
     assert graph.get(AssetKey("status_segments")).partitions_def == report_partitions
     assert graph.get(AssetKey("normalized_schedules")).partitions_def is None
-    assert defs.resolve_job_def("report_job") is not None
+    assert defs.resolve_job_def("ingest_and_report_job") is not None
 
 
 def test_report_partitions_materialize_and_match_the_core(database_url, tmp_path):

@@ -1,4 +1,4 @@
-"""The inbox sensor, the hourly schedule and the `request_report` button, against real parts.
+"""The inbox sensor, the hourly schedule and the `request_report_job` button, against real parts.
 
 Every test uses a real SQLite warehouse file, a real Dagster instance and real in-process runs of the
 jobs the sensor and schedule request: a tick is evaluated with `build_sensor_context` /
@@ -16,7 +16,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     DagsterInstance,
-    Definitions,
     RunRequest,
     SensorResult,
     SkipReason,
@@ -26,18 +25,13 @@ from dagster import (
     instance_for_test,
 )
 
-from storemon_pipeline.assets import all_assets
-from storemon_pipeline.assets.checks import all_checks
 from storemon_pipeline.automation import (
     InboxCursor,
-    automation_jobs,
-    automation_schedules,
-    automation_sensors,
-    hourly_report,
+    hourly_report_schedule,
     inbox_sensor,
     report_request_sensor,
 )
-from storemon_pipeline.jobs import ingest_job, report_job
+from storemon_pipeline.definitions import build_definitions
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import Warehouse
 
@@ -72,14 +66,7 @@ class Stack:
                 data_dir=str(self.data_dir), inbox_dir=str(self.inbox), reports_dir=str(self.reports)
             ),
         }
-        self.defs = Definitions(
-            assets=all_assets,
-            asset_checks=all_checks,
-            jobs=[report_job, ingest_job, *automation_jobs],
-            schedules=automation_schedules,
-            sensors=automation_sensors,
-            resources=self.resources,
-        )
+        self.defs = build_definitions(self.resources)
         self.instance = instance
         self.cursor: str | None = None
         self.runs: list = []
@@ -157,7 +144,7 @@ def test_a_dropped_file_yields_one_ingest_and_one_report_run(stack):
 
     report = stack.tick()
     assert [(r.job_name, r.partition_key) for r in requests_of(report)] == [
-        ("warehouse_report_job", "2023-01-25T09:05:00Z")
+        ("report_from_warehouse_job", "2023-01-25T09:05:00Z")
     ]
     assert report.run_requests[0].run_key == "report:2023-01-25T09:05:00Z"
     assert [r.partition_keys for r in report.dynamic_partitions_requests] == [["2023-01-25T09:05:00Z"]]
@@ -314,7 +301,7 @@ def test_the_hourly_schedule_reports_only_newer_pings(stack_with_instance_ref):
     def evaluate_schedule():
         # `with`: the context opens its own instance from the reference and must close it again.
         with build_schedule_context(instance=stack.instance, resources=stack.resources) as context:
-            return hourly_report(context)
+            return hourly_report_schedule(context)
 
     idle = evaluate_schedule()
     assert isinstance(idle, SkipReason) and "no pings" in idle.skip_message
@@ -327,7 +314,7 @@ def test_the_hourly_schedule_reports_only_newer_pings(stack_with_instance_ref):
     request = evaluate_schedule()
     assert isinstance(request, RunRequest) and request.partition_key == "2023-01-25T09:05:00Z"
     assert stack.instance.has_dynamic_partition("report_ts", "2023-01-25T09:05:00Z")
-    assert stack.execute(request, "warehouse_report_job").success
+    assert stack.execute(request, "report_from_warehouse_job").success
 
     # An idle hour: no newer ping than the last report launches nothing.
     for _ in range(2):
@@ -344,7 +331,7 @@ def test_request_report_launches_the_latest_report_without_a_key(stack):
     (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
     stack.execute(RunRequest(run_config={}), "ingest_job")
 
-    request_run = stack.defs.get_job_def("request_report").execute_in_process(instance=stack.instance)
+    request_run = stack.defs.get_job_def("request_report_job").execute_in_process(instance=stack.instance)
     assert request_run.success
     run = stack.instance.get_run_by_id(request_run.run_id)
     assert run.tags["storemon/report_key"] == "2023-01-25T09:05:00Z"
@@ -357,7 +344,7 @@ def test_request_report_launches_the_latest_report_without_a_key(stack):
     )
     request = report_request_sensor(context)
     assert isinstance(request, RunRequest) and request.partition_key == "2023-01-25T09:05:00Z"
-    assert stack.execute(request, "warehouse_report_job").success
+    assert stack.execute(request, "report_from_warehouse_job").success
     assert stack.materialized_report_keys() == {"2023-01-25T09:05:00Z"}
 
 
@@ -365,13 +352,13 @@ def test_request_report_backfills_a_chosen_as_of(stack):
     (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
     stack.execute(RunRequest(run_config={}), "ingest_job")
     config = {"as_of": "2023-01-25T05:00:00.2Z"}
-    run = stack.defs.get_job_def("request_report").execute_in_process(instance=stack.instance, run_config=config)
+    run = stack.defs.get_job_def("request_report_job").execute_in_process(instance=stack.instance, run_config=config)
     assert stack.instance.get_run_by_id(run.run_id).tags["storemon/report_key"] == "2023-01-25T05:00:01Z"
 
     # A bad as-of refuses the launch itself, in one line: no run is created.
     runs_before = len(stack.instance.get_runs())
     with pytest.raises(DagsterInvalidConfigError) as refused:
-        stack.defs.get_job_def("request_report").execute_in_process(
+        stack.defs.get_job_def("request_report_job").execute_in_process(
             instance=stack.instance, run_config={"as_of": "2023-01-25 05:00"}
         )
     assert str(refused.value).startswith("as_of: not an ISO 8601 instant: '2023-01-25 05:00'")
@@ -385,13 +372,13 @@ def test_definitions_load_with_schedule_and_sensors_running():
     from storemon_pipeline.definitions import defs
 
     repo = defs.get_repository_def()
-    assert repo.get_schedule_def("hourly_report").default_status == DefaultScheduleStatus.RUNNING
-    assert repo.get_schedule_def("hourly_report").execution_timezone == "UTC"
+    assert repo.get_schedule_def("hourly_report_schedule").default_status == DefaultScheduleStatus.RUNNING
+    assert repo.get_schedule_def("hourly_report_schedule").execution_timezone == "UTC"
     for name in ("inbox_sensor", "report_request_sensor"):
         sensor = repo.get_sensor_def(name)
         assert sensor.default_status == DefaultSensorStatus.RUNNING
         assert sensor.minimum_interval_seconds <= 30
-    assert {"report_job", "ingest_job", "warehouse_report_job", "request_report"} <= {j.name for j in repo.get_all_jobs()}
+    assert {"ingest_and_report_job", "ingest_job", "report_from_warehouse_job", "request_report_job"} <= {j.name for j in repo.get_all_jobs()}
 
 
 
@@ -399,7 +386,7 @@ def test_the_sensor_leaves_an_already_materialized_latest_report_alone(stack):
     (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
     stack.execute(RunRequest(run_config={}), "ingest_job")
     stack.instance.add_dynamic_partitions("report_ts", ["2023-01-25T09:05:00Z"])
-    assert stack.execute(RunRequest(partition_key="2023-01-25T09:05:00Z"), "warehouse_report_job").success
+    assert stack.execute(RunRequest(partition_key="2023-01-25T09:05:00Z"), "report_from_warehouse_job").success
 
     result = stack.tick()  # a fresh cursor, as after `make run` started the sensor for the first time
     assert requests_of(result) == []

@@ -104,7 +104,7 @@ def ingest(stack: Stack, **files: str):
 
 def report(stack: Stack, key: str):
     stack.instance.add_dynamic_partitions("report_ts", [key])
-    run = stack.execute(RunRequest(partition_key=key), "warehouse_report_job")
+    run = stack.execute(RunRequest(partition_key=key), "report_from_warehouse_job")
     assert run.success
     return run
 

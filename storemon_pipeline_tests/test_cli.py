@@ -229,7 +229,7 @@ def test_ingest_says_what_became_of_each_file(tmp_path, database_url, capsys):
 def test_a_fractional_as_of_reports_at_the_next_whole_second(tmp_path, sqlite_url):
     # Report instants are whole seconds, rounded up as the latest report's is (docs/report-semantics.md#the-clock-and-the-as-of):
     # --as-of 2023-03-14T11:59:59.250Z is the partition 2023-03-14T12:00:00Z, the same one the
-    # request_report job picks for that instant.
+    # request_report_job job picks for that instant.
     out = tmp_path / "r.csv"
     assert main(["report", "--data-dir", str(SAMPLE_DATA_DIR), "--out", str(out), "--database-url", sqlite_url,
                  "--as-of", "2023-03-14T11:59:59.250Z"]) == 0

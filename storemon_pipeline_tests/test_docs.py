@@ -26,7 +26,7 @@ from storemon_pipeline.core.clock import (
     latest_report_as_of_us,
     partition_key,
 )
-from storemon_pipeline.core.inputs import UnknownFileKind, parse_csv_bytes, parse_timestamps_us
+from storemon_pipeline.core.inputs import UnknownFileKind, parse_csv_bytes
 from storemon_pipeline.core.report import REPORT_COLUMNS, report_csv, store_report
 from storemon_pipeline.core.schedules import normalize_schedules
 from storemon_pipeline.core.segments import status_segments

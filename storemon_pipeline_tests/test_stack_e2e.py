@@ -7,9 +7,9 @@ test starts the two sensors through GraphQL, as a user would with the UI's toggl
 
 What it proves, all through Dagster's GraphQL API:
 1. a pings file dropped into the inbox (written as *.tmp, then renamed) is ingested by one `ingest_job` run
-   and followed by one `warehouse_report_job` run; the store_report partition for the new newest ping
+   and followed by one `report_from_warehouse_job` run; the store_report partition for the new newest ping
    exists and is materialized, with its checks evaluated;
-2. the `request_report` job, launched with nothing but an as-of (the UI's Launchpad), ends in the report
+2. the `request_report_job` job, launched with nothing but an as-of (the UI's Launchpad), ends in the report
    partition for that as-of.
 """
 
@@ -81,7 +81,7 @@ query Runs($trigger: String!) {
 LAUNCH_REQUEST = """
 mutation Launch($config: RunConfigData) {
   launchRun(executionParams: {
-    selector: {repositoryLocationName: "storemon", repositoryName: "__repository__", jobName: "request_report"},
+    selector: {repositoryLocationName: "storemon", repositoryName: "__repository__", jobName: "request_report_job"},
     runConfigData: $config
   }) {
     __typename
@@ -180,7 +180,7 @@ def test_a_dropped_csv_becomes_a_report_partition(stack):
     assert expected_key in node["partitionKeys"]
     runs = gql.runs("inbox_sensor")
     ingests = [r for r in runs if r["jobName"] == "ingest_job"]
-    reports = [r for r in runs if r["jobName"] == "warehouse_report_job"]
+    reports = [r for r in runs if r["jobName"] == "report_from_warehouse_job"]
     assert [r["status"] for r in ingests] == ["SUCCESS"]
     assert "drop_e2e.csv" in {t["value"] for t in ingests[0]["tags"] if t["key"] == "storemon/files"}
     report_keys = [next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in reports]
@@ -205,7 +205,7 @@ def test_request_report_from_the_launchpad_materializes_the_chosen_as_of(stack):
     gql.start_sensor("report_request_sensor")
     try:
         # A run-status sensor watches from the newest run event at its first tick on: a
-        # request_report run that succeeded before that tick would never be seen.
+        # request_report_job run that succeeded before that tick would never be seen.
         wait_for("report_request_sensor's first tick", lambda: gql.latest_tick_s("report_request_sensor") > started_s,
                  stack)
         # A bad as-of is refused at launch, in one line, before any run exists (Dagster answers the
@@ -223,19 +223,19 @@ def test_request_report_from_the_launchpad_materializes_the_chosen_as_of(stack):
 
         def report_done():
             status = gql(RUN_STATUS, runId=request_run_id)["runOrError"]["status"]
-            assert status not in {"FAILURE", "CANCELED"}, f"request_report run {request_run_id}: {status}"
+            assert status not in {"FAILURE", "CANCELED"}, f"request_report_job run {request_run_id}: {status}"
             return materialized(gql, as_of)
 
         wait_for(f"store_report[{as_of}] materialized", report_done, stack)
     finally:
         gql.stop_sensor("report_request_sensor")
-    assert any(r["jobName"] == "warehouse_report_job" for r in gql.runs("request_report"))
+    assert any(r["jobName"] == "report_from_warehouse_job" for r in gql.runs("request_report_job"))
 
 
 LAUNCH_REPORT = """
 mutation Launch($key: String!) {
   launchRun(executionParams: {
-    selector: {repositoryLocationName: "storemon", repositoryName: "__repository__", jobName: "warehouse_report_job"},
+    selector: {repositoryLocationName: "storemon", repositoryName: "__repository__", jobName: "report_from_warehouse_job"},
     executionMetadata: {tags: [{key: "dagster/partition", value: $key}, {key: "storemon/test", value: "two-at-once"}]}
   }) {
     __typename

@@ -111,7 +111,7 @@ def build_store_report(store: Warehouse, as_of_us: int, path: Path) -> dict:
         except PartitionNotBuilt:
             raise ReportRefused(
                 f"status_segments[{key}] was never built: materialize status_segments and store_report "
-                f"for {key} together (Materialize all, request_report or the API do)"
+                f"for {key} together (Materialize all, request_report_job or the API do)"
             ) from None
         except SchedulesChanged:
             raise ReportRefused(

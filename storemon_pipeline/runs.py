@@ -1,0 +1,26 @@
+"""How storemon's runs are told apart: the tags they carry and the statuses that count as in flight.
+
+Defined once here and imported by the jobs, the sensors, the schedule, the instance settings and
+the HTTP API, so that the API's "Running" and the sensors' "busy" can never disagree.
+"""
+
+from dagster import DagsterRunStatus
+
+# Dagster's own tag on every run of a partitioned job: the report partition's key.
+PARTITION_TAG = "dagster/partition"
+# Who asked for a run: "api", "inbox_sensor", "hourly_report_schedule", "request_report_job".
+TRIGGER_TAG = "storemon/trigger"
+# The report key a run is for, also on runs that are not partitioned (request_report_job).
+REPORT_KEY_TAG = "storemon/report_key"
+# The files an inbox ingest run loads (names, cut to 200 characters).
+FILES_TAG = "storemon/files"
+# The request_report_job run a report run was launched for.
+REQUEST_RUN_TAG = "storemon/request_run"
+
+# Not over yet: every status but the three a run ends in. Derived, not listed, so a status
+# Dagster adds later counts as in flight rather than as done.
+FINISHED_STATUSES = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+IN_FLIGHT_STATUSES = tuple(status for status in DagsterRunStatus if status not in FINISHED_STATUSES)
+# In flight and going to produce a report: a run being cancelled will not, so a new trigger
+# launches a new run instead of returning that one.
+WILL_REPORT_STATUSES = tuple(status for status in IN_FLIGHT_STATUSES if status != DagsterRunStatus.CANCELING)
