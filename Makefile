@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test`.
 PYTHON ?= python3.11
-VENV := .venv
+# Another Python gets its own venv: make test PYTHON=python3.13 VENV=.venv-3.13
+VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home

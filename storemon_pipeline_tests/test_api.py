@@ -18,7 +18,9 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from storemon_pipeline.api import PARTITION_TAG, REPORT_JOB, ApiSettings, DagsterClient, create_app, wants_json
+from storemon_pipeline.api import ApiSettings, DagsterClient, create_app, wants_json
+from storemon_pipeline.jobs import ingest_and_report_job
+from storemon_pipeline.runs import PARTITION_TAG
 from storemon_pipeline.partitions import latest_report_partition_key
 from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
 from storemon_pipeline.warehouse import Warehouse
@@ -47,7 +49,7 @@ def report_runs(dagster: DagsterClient, key: str) -> set[str]:
     """Every ingest_and_report_job run of partition `key`, any status."""
     answer = dagster.graphql(
         """query($filter: RunsFilter!) { runsOrError(filter: $filter) { ... on Runs { results { runId } } } }""",
-        {"filter": {"pipelineName": REPORT_JOB, "tags": [{"key": PARTITION_TAG, "value": key}]}},
+        {"filter": {"pipelineName": ingest_and_report_job.name, "tags": [{"key": PARTITION_TAG, "value": key}]}},
     )
     return {run["runId"] for run in answer["runsOrError"]["results"]}
 
