@@ -329,7 +329,8 @@ def run_worker(args: argparse.Namespace) -> dict:
 def hourly_through_dagster(warehouse, drop: Path, instance, steps: Steps) -> int:
     """The two runs the inbox sensor launches for a drop, executed in-process: ingest_job, then
     report_from_warehouse_job for the newest ping's partition; every asset check included."""
-    from storemon_pipeline.automation import raw_paths_run_config
+    from storemon_pipeline.assets.raw import raw_materialization_metadata, raw_paths_run_config
+    from storemon_pipeline.core.inputs import PINGS
     from storemon_pipeline.definitions import defs
     from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
 
@@ -343,7 +344,7 @@ def hourly_through_dagster(warehouse, drop: Path, instance, steps: Steps) -> int
         defs.resolve_job_def("report_from_warehouse_job").execute_in_process(
             run_config=QUIET_RUN_CONFIG, instance=instance, partition_key=key
         )
-    metadata = ingest.asset_materializations_for_node("raw_pings")[0].metadata
+    metadata = raw_materialization_metadata(ingest, PINGS)
     return metadata["rows_loaded"].value + metadata["rows_rejected"].value
 
 

@@ -41,7 +41,7 @@ from dagster import (
     sensor,
 )
 
-from storemon_pipeline.assets import raw_assets
+from storemon_pipeline.assets.raw import raw_paths_run_config
 from storemon_pipeline.core.inputs import UnknownFileKind, file_sha256, peek_kind
 from storemon_pipeline.jobs import (
     ingest_job,
@@ -63,11 +63,6 @@ INBOX_SENSOR_INTERVAL_S = 15
 # changing it or `storemon ingest` loads it).
 MAX_INGEST_ATTEMPTS = 3
 STORE_REPORT_KEY = AssetKey("store_report")
-
-
-def raw_paths_run_config(paths: list[str]) -> dict:
-    """Run config giving the three raw assets exactly these files."""
-    return {"ops": {a.key.path[-1]: {"config": {"paths": list(paths)}} for a in raw_assets}}
 
 
 def newest_reported_key(instance) -> str | None:

@@ -100,12 +100,11 @@ def materialize_in_process(assets, resources: dict, partition_key: str | None = 
 
 def ingest_files(resources: dict, paths: list[Path]) -> None:
     """Load `paths` (csv_files of a folder) through the raw assets."""
-    from storemon_pipeline.assets import raw_assets
+    from storemon_pipeline.assets.raw import raw_assets, raw_paths_run_config
 
     open_warehouse(resources)
     if paths:  # (given no paths, the assets would scan the data folder themselves)
-        config = {"ops": {a.key.path[-1]: {"config": {"paths": [str(p) for p in paths]}} for a in raw_assets}}
-        materialize_in_process(raw_assets, resources, run_config=config)
+        materialize_in_process(raw_assets, resources, run_config=raw_paths_run_config([str(p) for p in paths]))
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -267,6 +266,7 @@ def _ingest_through_dagster(dagster_home: Path) -> None:
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     from dagster import DagsterInstance
 
+    from storemon_pipeline.assets.raw import RAW_KEYS, raw_materialization_metadata
     from storemon_pipeline.definitions import defs
     from storemon_pipeline.jobs import ingest_job
 
@@ -274,11 +274,10 @@ def _ingest_through_dagster(dagster_home: Path) -> None:
         result = defs.resolve_job_def(ingest_job.name).execute_in_process(instance=instance, raise_on_error=False)
     if not result.success:
         raise UserError(f"loading the data folder failed (run {result.run_id} of {ingest_job.name}): see the Dagster UI")
-    loaded = {
-        node: result.asset_materializations_for_node(node)[0].metadata.get("files_loaded")
-        for node in ("raw_pings", "raw_business_hours", "raw_timezones")
-    }
-    summary = ", ".join(f"{node}: {value.value if value else 0} new file(s)" for node, value in loaded.items())
+    summary = ", ".join(
+        f"{key.to_user_string()}: {raw_materialization_metadata(result, kind)['files_loaded'].value} new file(s)"
+        for kind, key in RAW_KEYS.items()
+    )
     print(f"data folder loaded through Dagster (run {result.run_id}): {summary}")
 
 

@@ -13,7 +13,8 @@ from PIL import Image
 from storemon_pipeline.assets import all_assets, charts, normalized_schedules
 from storemon_pipeline.assets.charts import uptime_histogram_png
 from storemon_pipeline.core.clock import as_of_from_partition_key
-from storemon_pipeline.core.inputs import parse_csv_bytes
+from storemon_pipeline.assets.raw import raw_materialization_metadata
+from storemon_pipeline.core.inputs import PINGS, parse_csv_bytes
 from storemon_pipeline.core.report import REPORT_COLUMNS, report_csv
 from storemon_pipeline.definitions import defs
 from storemon_pipeline.partitions import report_partitions
@@ -65,7 +66,7 @@ def test_report_partitions_materialize_and_match_the_core(database_url, tmp_path
     assert 0 <= metadata["fleet_uptime_pct_last_week"].value <= 100
     assert "| store_id |" in metadata["worst_stores"].value
 
-    raw = result.asset_materializations_for_node("raw_pings")[0].metadata
+    raw = raw_materialization_metadata(result, PINGS)
     assert raw["rows_loaded"].value > 10_000
     assert raw["rows_rejected"].value > 0  # the sample carries bad rows on purpose
 
@@ -82,9 +83,9 @@ def test_report_partitions_materialize_and_match_the_core(database_url, tmp_path
     assert open(earlier_path).read() != open(path).read()
     assert report_csv(warehouse.read_report(as_of_from_partition_key(SAMPLE_AS_OF))) == open(path).read()
     # Re-ingesting the same files changes nothing.
-    again = result.asset_materializations_for_node("raw_pings")[0].metadata["files_loaded"].value
+    again = raw_materialization_metadata(result, PINGS)["files_loaded"].value
     assert again == 1
-    rerun = earlier.asset_materializations_for_node("raw_pings")[0].metadata
+    rerun = raw_materialization_metadata(earlier, PINGS)
     assert rerun["files_loaded"].value == 0 and rerun["rows_loaded"].value == 0
 
 

@@ -31,6 +31,8 @@ from storemon_pipeline.automation import (
     inbox_sensor,
     report_request_sensor,
 )
+from storemon_pipeline.assets.raw import RAW_OP, raw_materialization_metadata, raw_paths_run_config
+from storemon_pipeline.core.inputs import PINGS
 from storemon_pipeline.definitions import build_definitions
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import Warehouse
@@ -139,7 +141,7 @@ def test_a_dropped_file_yields_one_ingest_and_one_report_run(stack):
 
     ingest = requests_of(stack.tick())
     assert [r.job_name for r in ingest] == ["ingest_job"]
-    assert ingest[0].run_config["ops"]["raw_pings"]["config"]["paths"] == [str(stack.inbox / "pings_0900.csv")]
+    assert ingest[0].run_config["ops"][RAW_OP]["config"]["paths"] == [str(stack.inbox / "pings_0900.csv")]
     assert stack.execute(ingest[0]).success
 
     report = stack.tick()
@@ -202,7 +204,7 @@ def test_tmp_and_partial_files_wait_for_their_rename(stack):
     assert requests_of(stack.tick()) == []
     ingest = requests_of(stack.tick())
     assert len(ingest) == 1
-    assert sorted(Path(p).name for p in ingest[0].run_config["ops"]["raw_pings"]["config"]["paths"]) == [
+    assert sorted(Path(p).name for p in ingest[0].run_config["ops"][RAW_OP]["config"]["paths"]) == [
         "hours.csv",
         "pings.csv",
     ]
@@ -255,9 +257,9 @@ def test_a_bad_file_loads_its_good_rows_counts_the_bad_and_fails_the_check(stack
     run = stack.execute(ingest[0])
     assert run.success  # bad rows never stop the run
 
-    materialization = run.asset_materializations_for_node("raw_pings")[0]
-    assert materialization.metadata["rows_loaded"].value == 10
-    assert materialization.metadata["rows_rejected"].value == 3
+    metadata = raw_materialization_metadata(run, PINGS)
+    assert metadata["rows_loaded"].value == 10
+    assert metadata["rows_rejected"].value == 3
     checks = {e.asset_check_key.name: e for e in run.get_asset_check_evaluations() if e.asset_key.path == ["raw_pings"]}
     rejected = checks["rejected_rows"]
     assert not rejected.passed and rejected.severity == AssetCheckSeverity.ERROR  # 3 of 13 > 5 %
@@ -307,7 +309,7 @@ def test_the_hourly_schedule_reports_only_newer_pings(stack_with_instance_ref):
     assert isinstance(idle, SkipReason) and "no pings" in idle.skip_message
 
     (stack.data_dir / "pings.csv").write_text(pings_csv(*hourly_pings("s1", "2023-01-25", range(0, 10))))
-    ingest = RunRequest(run_config={"ops": {n: {"config": {"paths": []}} for n in ("raw_pings", "raw_business_hours", "raw_timezones")}})
+    ingest = RunRequest(run_config=raw_paths_run_config([]))
     assert stack.execute(ingest, "ingest_job").success
     assert warehouse.latest_ping_us() is not None
 

@@ -379,7 +379,7 @@ def test_raw_assets_log_a_file_of_no_known_kind_and_load_the_rest(baseline_url, 
     """Through Dagster: the run succeeds, the good file loads, the bad and the vanished ones are errors in the log."""
     from dagster import DagsterInstance, materialize
 
-    from storemon_pipeline.assets import raw_assets
+    from storemon_pipeline.assets.raw import raw_assets, raw_paths_run_config
     from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 
     bad = tmp_path / "orders.csv"
@@ -396,7 +396,7 @@ def test_raw_assets_log_a_file_of_no_known_kind_and_load_the_rest(baseline_url, 
             "warehouse": WarehouseResource(database_url=baseline_url),
             "files": StoremonFiles(data_dir=str(tmp_path), reports_dir=str(tmp_path / "reports")),
         },
-        run_config={"ops": {a.key.path[-1]: {"config": {"paths": paths}} for a in raw_assets}},
+        run_config=raw_paths_run_config(paths),
         instance=instance,
     )
     assert result.success

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from dagster import AssetCheckSeverity, RunRequest
 
-from storemon_pipeline.automation import raw_paths_run_config
+from storemon_pipeline.assets.raw import raw_paths_run_config
 from storemon_pipeline.core.quality import (
     findings_growth,
     overlapping_hours,

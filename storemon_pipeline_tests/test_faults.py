@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 from dagster import DagsterInstance, RetryPolicy, materialize
 
-from storemon_pipeline.assets import raw_assets, raw_business_hours, raw_pings, raw_timezones
+from storemon_pipeline.assets.raw import raw_inputs, raw_paths_run_config
 from storemon_pipeline.core.inputs import parse_csv_file
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import Warehouse
@@ -62,10 +62,6 @@ def resources_for(url: str, tmp_path: Path) -> dict:
         "warehouse": WarehouseResource(database_url=url),
         "files": StoremonFiles(data_dir=str(tmp_path), reports_dir=str(tmp_path / "reports")),
     }
-
-
-def ingest_config(paths: list[str], assets=raw_assets) -> dict:
-    return {"ops": {a.key.path[-1]: {"config": {"paths": paths}} for a in assets}}
 
 
 # -- a run killed in the middle of an ingest ----------------------------------------------------------
@@ -137,7 +133,7 @@ def test_a_killed_ingest_leaves_the_warehouse_as_before_and_the_next_run_loads_a
     # The next run (what the sensor's retry or the next tick does) loads the file in full.
     instance = DagsterInstance.ephemeral()
     result = materialize(
-        [raw_pings], resources=resources_for(url, tmp_path), run_config=ingest_config([str(big)], [raw_pings]),
+        [raw_inputs], resources=resources_for(url, tmp_path), run_config=raw_paths_run_config([str(big)]),
         instance=instance,
     )
     assert result.success
@@ -147,7 +143,7 @@ def test_a_killed_ingest_leaves_the_warehouse_as_before_and_the_next_run_loads_a
     assert table_count(url, "pings") == n_pings_before + n_rows
     # ... and only once: one more run changes nothing.
     again = materialize(
-        [raw_pings], resources=resources_for(url, tmp_path), run_config=ingest_config([str(big)], [raw_pings]),
+        [raw_inputs], resources=resources_for(url, tmp_path), run_config=raw_paths_run_config([str(big)]),
         instance=instance,
     )
     assert again.success and table_count(url, "pings") == n_pings_before + n_rows
@@ -158,9 +154,8 @@ def test_a_killed_ingest_leaves_the_warehouse_as_before_and_the_next_run_loads_a
 
 
 def test_the_ingest_assets_carry_a_retry_policy():
-    for asset in (raw_pings, raw_business_hours, raw_timezones):
-        policy = asset.op.retry_policy
-        assert isinstance(policy, RetryPolicy) and policy.max_retries >= 1 and policy.delay
+    policy = raw_inputs.op.retry_policy
+    assert isinstance(policy, RetryPolicy) and policy.max_retries >= 1 and policy.delay
 
 
 def _terminate_and_wait(admin: sa.Engine, pid: int) -> None:
@@ -220,13 +215,11 @@ def _database_goes_away(admin_url: str, where: str, times: int):
 
 @pytest.fixture
 def raw_pings_without_delay(monkeypatch):
-    """raw_pings with its own retry policy (same retries), minus the wait between attempts."""
+    """The raw assets with their own retry policy (same retries), minus the wait between attempts."""
     from storemon_pipeline.assets import raw
-    from storemon_pipeline.core.inputs import PINGS
 
     policy = raw.INGEST_RETRY
-    monkeypatch.setattr(raw, "INGEST_RETRY", RetryPolicy(max_retries=policy.max_retries, delay=0))
-    return raw._raw_asset(PINGS, "raw_pings", "raw_pings, no delay between attempts"), policy.max_retries
+    return raw.build_raw_inputs(RetryPolicy(max_retries=policy.max_retries, delay=0)), policy.max_retries
 
 
 @pytest.mark.parametrize("where", ["statement", "copy"])
@@ -246,7 +239,7 @@ def test_the_database_going_away_fails_the_run_clearly_and_changes_nothing(
         result = materialize(
             [asset],
             resources=resources_for(url, tmp_path),
-            run_config=ingest_config([str(pings)], [asset]),
+            run_config=raw_paths_run_config([str(pings)]),
             instance=instance,
             raise_on_error=False,
         )
@@ -274,7 +267,7 @@ def test_a_short_database_outage_is_healed_by_the_retry_policy(pg_url, tmp_path,
     instance = DagsterInstance.ephemeral()
     try:
         result = materialize(
-            [asset], resources=resources_for(url, tmp_path), run_config=ingest_config([str(pings)], [asset]),
+            [asset], resources=resources_for(url, tmp_path), run_config=raw_paths_run_config([str(pings)]),
             instance=instance, raise_on_error=False,
         )
     finally:

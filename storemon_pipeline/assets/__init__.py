@@ -1,4 +1,4 @@
-from storemon_pipeline.assets.raw import raw_assets, raw_business_hours, raw_pings, raw_timezones
+from storemon_pipeline.assets.raw import RAW_KEYS, raw_assets, raw_inputs
 from storemon_pipeline.assets.report import store_report
 from storemon_pipeline.assets.schedules import normalized_schedules
 from storemon_pipeline.assets.segments import status_segments
@@ -8,9 +8,8 @@ all_assets = [*raw_assets, normalized_schedules, status_segments, store_report]
 __all__ = [
     "all_assets",
     "normalized_schedules",
-    "raw_business_hours",
-    "raw_pings",
-    "raw_timezones",
+    "RAW_KEYS",
+    "raw_inputs",
     "status_segments",
     "store_report",
 ]

@@ -5,8 +5,8 @@ which rows, files or stores made it fail.
 
 | check | asset | fails when | severity |
 | --- | --- | --- | --- |
-| rejected_rows | raw_pings, raw_business_hours, raw_timezones | the last ingest kept rows aside | WARN; ERROR when > 5 % of a file |
-| files_recognised | raw_pings | a file of no known kind was given to the last ingest | ERROR |
+| rejected_rows | raw_pings, raw_business_hours, raw_timezones | the run kept rows aside (emitted by raw_inputs itself) | WARN; ERROR when > 5 % of a file |
+| files_recognised | raw_pings | a file of no known kind was given to the run (emitted by raw_inputs itself) | ERROR |
 | zones_valid | normalized_schedules | more stores than at the previous build have no zone or an unknown one (America/Chicago assumed) | WARN |
 | business_hours_sane | normalized_schedules | more stores than at the previous build have overlapping openings or start = end rows (24 h) | WARN |
 | business_time_adds_up | store_report | (blocking, run in the asset) a row's uptime + downtime is not its window's business time | ERROR: not published |
@@ -25,17 +25,15 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetChecksDefinition,
-    AssetKey,
     MetadataValue,
     asset_check,
 )
 
-from storemon_pipeline.assets.raw import raw_business_hours, raw_pings, raw_timezones
 from storemon_pipeline.assets.markdown import LISTED_ROWS, markdown_table
 from storemon_pipeline.assets.report import store_report
 from storemon_pipeline.assets.schedules import normalized_schedules
 from storemon_pipeline.core.clock import US_PER_HOUR, as_of_from_partition_key, partition_key
-from storemon_pipeline.core.quality import REJECTED_SHARE_ERROR, rejected_share_by_file, stores_over_downtime
+from storemon_pipeline.core.quality import stores_over_downtime
 from storemon_pipeline.partitions import report_partitions
 from storemon_pipeline.resources import WarehouseResource
 
@@ -46,85 +44,6 @@ DEFAULT_DOWNTIME_ALERT_HOURS = 2.0
 def downtime_alert_hours() -> float:
     """STOREMON_DOWNTIME_ALERT_HOURS: downtime_last_day above this is a business alert (default 2 h)."""
     return float(os.getenv("STOREMON_DOWNTIME_ALERT_HOURS") or DEFAULT_DOWNTIME_ALERT_HOURS)
-
-
-def latest_materialization_metadata(context: AssetCheckExecutionContext, asset_key: AssetKey) -> dict:
-    event = context.instance.get_latest_materialization_event(asset_key)
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {name: value.value for name, value in event.asset_materialization.metadata.items()}
-
-
-# -- rejected rows of the last ingest ----------------------------------------------------------
-
-
-def _rejected_rows_check(asset_def) -> AssetChecksDefinition:
-    asset_key = asset_def.key
-
-    @asset_check(
-        asset=asset_def,
-        name="rejected_rows",
-        blocking=False,
-        description=(
-            "Rows of the files loaded by the last materialization that were kept aside (file, line, reason in the "
-            f"warehouse's rejected_rows): WARN above 0, ERROR above {REJECTED_SHARE_ERROR:.0%} of a file."
-        ),
-    )
-    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
-        loaded = latest_materialization_metadata(context, asset_key).get("ingested_files") or []
-        files = pd.DataFrame(loaded, columns=["file_name", "rows_loaded", "rows_rejected"])
-        shares = rejected_share_by_file(files.astype({"rows_loaded": "int64", "rows_rejected": "int64"}))
-        rejected = int(shares["rows_rejected"].sum())
-        worst_share = float(shares["rejected_share"].max()) if len(shares) else 0.0
-        reasons = pd.DataFrame(columns=["file", "reason", "rows"])
-        if rejected:
-            store = warehouse.open()
-            kept_aside = pd.concat([store.read_rejected(name) for name in shares["file_name"]], ignore_index=True)
-            reasons = (
-                kept_aside.assign(reason=kept_aside["reason"].str.slice(0, 80))
-                .groupby(["file", "reason"], as_index=False)
-                .size()
-                .rename(columns={"size": "rows"})
-                .sort_values("rows", ascending=False)
-            )
-        table = shares.assign(rejected_share=(100 * shares["rejected_share"]).round(2)).rename(
-            columns={"rejected_share": "rejected %"}
-        )
-        return AssetCheckResult(
-            passed=rejected == 0,
-            severity=AssetCheckSeverity.ERROR if worst_share > REJECTED_SHARE_ERROR else AssetCheckSeverity.WARN,
-            description=(
-                f"{rejected} rows kept aside in {len(shares)} file(s) loaded by the last run"
-                + (f"; worst file {worst_share:.1%}" if rejected else "")
-            ),
-            metadata={
-                "files_loaded": len(shares),
-                "rows_rejected": rejected,
-                "worst_file_rejected_pct": round(100 * worst_share, 2),
-                "files": MetadataValue.md(markdown_table(table)),
-                "reasons": MetadataValue.md(markdown_table(reasons)),
-            },
-        )
-
-    return _check
-
-
-rejected_rows_checks = [_rejected_rows_check(a) for a in (raw_pings, raw_business_hours, raw_timezones)]
-
-
-@asset_check(
-    asset=raw_pings,
-    blocking=False,
-    description="Every file given to the last ingest was one of the three input kinds (recognised by its header).",
-)
-def files_recognised(context: AssetCheckExecutionContext) -> AssetCheckResult:
-    problems = latest_materialization_metadata(context, raw_pings.key).get("unrecognised_files") or []
-    return AssetCheckResult(
-        passed=not problems,
-        severity=AssetCheckSeverity.ERROR,
-        description=f"{len(problems)} file(s) of no known kind were not loaded" if problems else "all files recognised",
-        metadata={"unrecognised_files": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "(none)")},
-    )
 
 
 # -- schedules ------------------------------------------------------------------------------------
@@ -276,8 +195,6 @@ def downtime_last_day(context: AssetCheckExecutionContext, warehouse: WarehouseR
 
 
 all_checks: Sequence[AssetChecksDefinition] = [
-    *rejected_rows_checks,
-    files_recognised,
     zones_valid,
     business_hours_sane,
     data_fresh,

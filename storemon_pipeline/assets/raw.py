@@ -1,7 +1,9 @@
 """raw_pings, raw_business_hours, raw_timezones: new CSV files into the warehouse.
 
-Each asset loads the files of its own kind; a file already ingested (same
-content hash) is skipped before it is parsed, so re-running costs a hash.
+One multi_asset reads the folder once and sends each file to the table of its kind
+(recognised by its header); a file already ingested (same content hash) is skipped
+before it is parsed, so re-running costs a hash. Its checks are emitted with the
+materializations: they grade the files this very run loaded, never another run's.
 """
 
 # No `from __future__ import annotations`: Dagster reads the `config: IngestConfig`
@@ -12,8 +14,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, RetryPolicy, asset
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    multi_asset,
+)
 from pydantic import Field
+
+from storemon_pipeline.assets.markdown import markdown_table
 
 from storemon_pipeline.core.inputs import (
     BUSINESS_HOURS,
@@ -24,6 +41,7 @@ from storemon_pipeline.core.inputs import (
     peek_kind,
     scan_csv_file,
 )
+from storemon_pipeline.core.quality import REJECTED_SHARE_ERROR, rejected_share_by_file
 from storemon_pipeline.partitions import latest_report_partition_key
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.warehouse import IngestResult, Warehouse
@@ -45,6 +63,13 @@ class IngestConfig(Config):
 class FolderIngest:
     results: list[IngestResult] = field(default_factory=list)
     unrecognised: list[str] = field(default_factory=list)
+
+    def of_kind(self, kind: str) -> "FolderIngest":
+        return FolderIngest([r for r in self.results if r.kind == kind])
+
+    @property
+    def newly_loaded(self) -> list[IngestResult]:
+        return [r for r in self.results if not r.already_ingested]
 
     @property
     def rows_loaded(self) -> int:
@@ -73,8 +98,8 @@ def candidate_files(paths: list[str], data_dir: str) -> list[Path]:
     return sorted(p for p in Path(data_dir).glob("*.csv") if p.is_file())
 
 
-def ingest_csv_files(warehouse: Warehouse, paths: list[Path], kind: str | None = None) -> FolderIngest:
-    """Load the files of `kind` (all kinds when None) in name order, one transaction each.
+def ingest_csv_files(warehouse: Warehouse, paths: list[Path]) -> FolderIngest:
+    """Load the files in name order, each into the table of its kind, one transaction each.
 
     A file is hashed first and parsed only if the warehouse does not hold its bytes yet;
     a big pings file is then parsed and loaded a part at a time (core.inputs.parse_csv_parts).
@@ -90,8 +115,6 @@ def ingest_csv_files(warehouse: Warehouse, paths: list[Path], kind: str | None =
             # Removed or unreadable since it was listed: the other files still load.
             outcome.unrecognised.append(f"{path.name}: cannot be read: {exc.strerror or exc}")
             continue
-        if kind is not None and file_kind != kind:
-            continue
         ingested_at_us = now_us()
         try:
             scan = scan_csv_file(path)
@@ -102,52 +125,142 @@ def ingest_csv_files(warehouse: Warehouse, paths: list[Path], kind: str | None =
     return outcome
 
 
-def _raw_asset(kind: str, name: str, description: str):
-    @asset(name=name, group_name=RAW_GROUP, description=description, retry_policy=INGEST_RETRY)
-    def _load(
-        context: AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource, files: StoremonFiles
-    ) -> MaterializeResult:
+RAW_ASSET_DESCRIPTIONS = {
+    PINGS: ("raw_pings", "Store polls (store_id, timestamp, active) in the warehouse."),
+    BUSINESS_HOURS: ("raw_business_hours", "Weekly local business hours per store, as the latest file gave them."),
+    TIMEZONES: ("raw_timezones", "IANA time zone per store, as the latest file gave it."),
+}
+RAW_KEYS = {kind: AssetKey(name) for kind, (name, _) in RAW_ASSET_DESCRIPTIONS.items()}
+REJECTED_ROWS_CHECK = "rejected_rows"
+FILES_RECOGNISED_CHECK = "files_recognised"
+RAW_OP = "raw_inputs"
+
+
+def build_raw_inputs(retry_policy: RetryPolicy = INGEST_RETRY):
+    """The raw multi_asset; tests build it with a retry policy that does not wait."""
+
+    @multi_asset(
+        name=RAW_OP,
+        specs=[
+            AssetSpec(RAW_KEYS[kind], group_name=RAW_GROUP, description=description)
+            for kind, (_, description) in RAW_ASSET_DESCRIPTIONS.items()
+        ],
+        check_specs=[
+            *(
+                AssetCheckSpec(
+                    REJECTED_ROWS_CHECK,
+                    asset=key,
+                    description=(
+                        "Rows of the files this run loaded that were kept aside (file, line and reason in the "
+                        f"warehouse's rejected_rows): WARN above 0, ERROR above {REJECTED_SHARE_ERROR:.0%} of a file."
+                    ),
+                )
+                for key in RAW_KEYS.values()
+            ),
+            AssetCheckSpec(
+                FILES_RECOGNISED_CHECK,
+                asset=RAW_KEYS[PINGS],
+                description="Every file given to this ingest was one of the three input kinds (recognised by its header).",
+            ),
+        ],
+            retry_policy=retry_policy,
+    )
+    def raw_inputs(context: AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource, files: StoremonFiles):
+        """The data folder (or the files of the run config) read once: each file goes to the table of its
+        kind, and each raw asset's checks grade exactly the files this run loaded."""
         started = time.monotonic()
-        paths = candidate_files(config.paths, files.data_dir)
-        outcome = ingest_csv_files(warehouse.open(), paths, kind)
-        for problem in outcome.unrecognised if kind == PINGS else []:
-            # Reported once (by raw_pings), not by each of the three loaders.
+        store = warehouse.open()
+        outcome = ingest_csv_files(store, candidate_files(config.paths, files.data_dir))
+        for problem in outcome.unrecognised:
             context.log.error(f"not loaded: {problem}")
         for result in outcome.results:
             context.log.info(
-                f"{result.file_name}: {result.rows_loaded} rows loaded, {result.rows_rejected} rejected"
+                f"{result.file_name}: {result.kind}: {result.rows_loaded} rows loaded, {result.rows_rejected} rejected"
                 + (" (already ingested: nothing changed)" if result.already_ingested else "")
             )
-        metadata = {
-            "files": MetadataValue.md(outcome.table_markdown()),
-            "files_loaded": sum(not r.already_ingested for r in outcome.results),
-            "rows_loaded": outcome.rows_loaded,
-            "rows_rejected": outcome.rows_rejected,
-            "duration_s": round(time.monotonic() - started, 3),
-            # Per file newly loaded by this run: what the rejected_rows check grades.
-            "ingested_files": MetadataValue.json(
-                [
-                    {"file_name": r.file_name, "rows_loaded": r.rows_loaded, "rows_rejected": r.rows_rejected}
-                    for r in outcome.results
-                    if not r.already_ingested
-                ]
-            ),
-        }
-        if kind == PINGS:
-            metadata["unrecognised_files"] = MetadataValue.json(outcome.unrecognised)
-            latest_key = latest_report_partition_key(warehouse.open())
-            if latest_key is not None:
-                metadata["latest_report_as_of"] = latest_key
-        return MaterializeResult(metadata=metadata)
+        duration_s = round(time.monotonic() - started, 3)
+        for kind, key in RAW_KEYS.items():
+            of_kind = outcome.of_kind(kind)
+            metadata = {
+                "files": MetadataValue.md(of_kind.table_markdown()),
+                "files_loaded": len(of_kind.newly_loaded),
+                "rows_loaded": of_kind.rows_loaded,
+                "rows_rejected": of_kind.rows_rejected,
+                "duration_s": duration_s,
+            }
+            if kind == PINGS:
+                metadata["unrecognised_files"] = MetadataValue.json(outcome.unrecognised)
+                latest_key = latest_report_partition_key(store)
+                if latest_key is not None:
+                    metadata["latest_report_as_of"] = latest_key
+            yield MaterializeResult(asset_key=key, metadata=metadata)
+            yield rejected_rows_result(store, key, of_kind.newly_loaded)
+        problems = outcome.unrecognised
+        yield AssetCheckResult(
+            asset_key=RAW_KEYS[PINGS],
+            check_name=FILES_RECOGNISED_CHECK,
+            passed=not problems,
+            severity=AssetCheckSeverity.ERROR,
+            description=f"{len(problems)} file(s) of no known kind were not loaded" if problems else "all files recognised",
+            metadata={"unrecognised_files": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "(none)")},
+        )
 
-    return _load
+    return raw_inputs
 
 
-raw_pings = _raw_asset(PINGS, "raw_pings", "Store polls (store_id, timestamp, active) in the warehouse.")
-raw_business_hours = _raw_asset(
-    BUSINESS_HOURS, "raw_business_hours", "Weekly local business hours per store, as the latest file gave them."
-)
-raw_timezones = _raw_asset(TIMEZONES, "raw_timezones", "IANA time zone per store, as the latest file gave it.")
+raw_inputs = build_raw_inputs()
 
-raw_assets = [raw_pings, raw_business_hours, raw_timezones]
 
+def rejected_rows_result(store: Warehouse, key: AssetKey, loaded: list[IngestResult]) -> AssetCheckResult:
+    """Grade the files newly loaded into one raw asset by the share of their rows kept aside."""
+    files = pd.DataFrame(
+        [(r.file_name, r.rows_loaded, r.rows_rejected) for r in loaded],
+        columns=["file_name", "rows_loaded", "rows_rejected"],
+    ).astype({"rows_loaded": "int64", "rows_rejected": "int64"})
+    shares = rejected_share_by_file(files)
+    rejected = int(shares["rows_rejected"].sum())
+    worst_share = float(shares["rejected_share"].max()) if len(shares) else 0.0
+    reasons = pd.DataFrame(columns=["file", "reason", "rows"])
+    if rejected:
+        kept_aside = pd.concat([store.read_rejected(name) for name in shares["file_name"]], ignore_index=True)
+        reasons = (
+            kept_aside.assign(reason=kept_aside["reason"].str.slice(0, 80))
+            .groupby(["file", "reason"], as_index=False)
+            .size()
+            .rename(columns={"size": "rows"})
+            .sort_values("rows", ascending=False)
+        )
+    table = shares.assign(rejected_share=(100 * shares["rejected_share"]).round(2)).rename(
+        columns={"rejected_share": "rejected %"}
+    )
+    return AssetCheckResult(
+        asset_key=key,
+        check_name=REJECTED_ROWS_CHECK,
+        passed=rejected == 0,
+        severity=AssetCheckSeverity.ERROR if worst_share > REJECTED_SHARE_ERROR else AssetCheckSeverity.WARN,
+        description=(
+            f"{rejected} rows kept aside in {len(shares)} file(s) loaded by this run"
+            + (f"; worst file {worst_share:.1%}" if rejected else "")
+        ),
+        metadata={
+            "files_loaded": len(shares),
+            "rows_rejected": rejected,
+            "worst_file_rejected_pct": round(100 * worst_share, 2),
+            "files": MetadataValue.md(markdown_table(table)),
+            "reasons": MetadataValue.md(markdown_table(reasons)),
+        },
+    )
+
+
+def raw_paths_run_config(paths: list[str]) -> dict:
+    """Run config giving the raw assets exactly these files (instead of the data folder)."""
+    return {"ops": {RAW_OP: {"config": {"paths": list(paths)}}}}
+
+
+raw_assets = [raw_inputs]
+
+
+def raw_materialization_metadata(result, kind: str) -> dict:
+    """The metadata of one raw asset's materialization in an in-process run's result."""
+    [materialization] = [m for m in result.asset_materializations_for_node(RAW_OP) if m.asset_key == RAW_KEYS[kind]]
+    return materialization.metadata

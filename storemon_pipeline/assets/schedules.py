@@ -8,7 +8,7 @@ import time
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, asset
 
 from storemon_pipeline.assets.markdown import LISTED_ROWS
-from storemon_pipeline.assets.raw import raw_business_hours, raw_pings, raw_timezones
+from storemon_pipeline.assets.raw import RAW_KEYS
 from storemon_pipeline.core.inputs import known_zone_names
 from storemon_pipeline.core.quality import findings_growth, schedule_findings
 from storemon_pipeline.core.schedules import normalize_schedules
@@ -59,7 +59,7 @@ def build_normalized_schedules(store: Warehouse) -> tuple[dict, str]:
 
 
 @asset(
-    deps=[raw_pings, raw_business_hours, raw_timezones],
+    deps=list(RAW_KEYS.values()),
     group_name="schedules",
     description=(
         "Per store: zone (America/Chicago when missing), weekly openings with the end-of-day, overnight and 24 h rules of docs/report-semantics.md, 24x7 when no hours. "

@@ -7,8 +7,9 @@ import time
 
 from dagster import AssetExecutionContext, Failure, MaterializeResult, asset
 
-from storemon_pipeline.assets.raw import raw_pings
+from storemon_pipeline.assets.raw import RAW_KEYS
 from storemon_pipeline.assets.schedules import normalized_schedules
+from storemon_pipeline.core.inputs import PINGS
 from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, US_PER_HOUR, as_of_from_partition_key, partition_key
 from storemon_pipeline.core.segments import ACTIVE, UNKNOWN, status_segments as compute_status_segments
 from storemon_pipeline.partitions import report_partitions
@@ -53,7 +54,7 @@ def build_status_segments(store: Warehouse, as_of_us: int) -> dict:
 
 
 @asset(
-    deps=[normalized_schedules, raw_pings],
+    deps=[normalized_schedules, RAW_KEYS[PINGS]],
     partitions_def=report_partitions,
     group_name="report",
     description="Per store, business time in [T-7d, T] as maximal (start, end, status) runs; no evidence = unknown (down).",
