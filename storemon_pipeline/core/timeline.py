@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from storemon_pipeline.core.business_time import business_intervals_utc, merge_intervals
+from storemon_pipeline.core.business_time import merge_intervals
 from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, WINDOW_SPANS_US, iso_utc, partition_key
 from storemon_pipeline.core.day_rows import DayRow, RowPiece, day_rows, place_instants, place_intervals
 from storemon_pipeline.core.report import REPORT_COLUMNS, ROUNDING_TOLERANCE, WINDOW_UNIT_US
@@ -106,9 +106,8 @@ def store_timeline(
         {"store_id": store_id, "ts_us": in_span["ts_us"].to_numpy(dtype=np.int64),
          "active": in_span["active"].to_numpy(dtype=bool)}
     ).sort_values("ts_us", kind="stable", ignore_index=True)
-    evidence = evidence_pings(
-        in_span, evidence_span_intervals(schedules, as_of_us), pd.Index([store_id], dtype=object), evidence_start_us
-    )
+    open_intervals = evidence_span_intervals(schedules, as_of_us)
+    evidence = evidence_pings(in_span, open_intervals, pd.Index([store_id], dtype=object), evidence_start_us)
     timeline_pings = pd.DataFrame(
         {
             "ts_us": in_span["ts_us"],
@@ -120,10 +119,13 @@ def store_timeline(
     report = {name: report_row[name] for name in REPORT_COLUMNS}
     timeline = StoreTimeline(store_id, int(as_of_us), zone, segments, timeline_pings, business, report)
     notes = []
-    hours_now = business_intervals_utc(schedules, timeline.week_start_us, as_of_us)
+    # Today's hours in the week: the evidence span's, clipped (clipping a union is the union of the clips).
+    hours_start_us = open_intervals["start_us"].to_numpy().clip(min=timeline.week_start_us)
+    hours_end_us = open_intervals["end_us"].to_numpy().clip(max=as_of_us)
+    in_week = hours_end_us > hours_start_us
     if not (
-        hours_now["start_us"].to_numpy().tolist() == business["start_us"].tolist()
-        and hours_now["end_us"].to_numpy().tolist() == business["end_us"].tolist()
+        hours_start_us[in_week].tolist() == business["start_us"].tolist()
+        and hours_end_us[in_week].tolist() == business["end_us"].tolist()
     ):
         notes.append(NOTE_HOURS_CHANGED)
     uptime, downtime = timeline.week_hours()
@@ -175,7 +177,8 @@ class TimelineLayout:
 
 
 def timeline_layout(timeline: StoreTimeline) -> TimelineLayout:
-    """One row per local date the report's week touches (eight, or seven when T is a local midnight)."""
+    """One row per local date the report's week touches: eight, or seven when the week runs from a local
+    midnight to a local midnight. Rows are whole dates; `week` marks the part of each inside the week."""
     rows = day_rows(timeline.timezone, timeline.week_start_us, timeline.as_of_us)
     return TimelineLayout(
         rows=rows,
