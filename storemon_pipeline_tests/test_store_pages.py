@@ -217,3 +217,55 @@ def test_timelines_add_up_to_the_report_on_simulated_fleets(dialect, tmp_path_fa
             Warehouse(database_url).dispose()
 
     timelines_add_up()
+
+
+# Three stores of the real exports with split shifts (several rows per store-day in menu_hours.csv).
+REAL_AS_OF = "2023-01-25T18:11:40Z"
+
+
+def test_real_split_shift_stores(tmp_path):
+    from storemon_pipeline_tests.conftest import REAL_DATA_DIR, REAL_DATA_DIR_ENV
+
+    if not (REAL_DATA_DIR / "menu_hours.csv").exists():
+        pytest.skip(f"{REAL_DATA_DIR_ENV} is not set to the real exports (CI sets it)")
+    database_url = f"sqlite:///{tmp_path / 'real.db'}"
+    report = run_report(REAL_DATA_DIR, database_url, REAL_AS_OF, tmp_path / "real.csv").set_index("store_id")
+    with TestClient(create_app(ApiSettings(database_url=database_url))) as client:
+
+        def timeline(store_id: str) -> dict:
+            answer = client.get(store_timeline_path(store_id)).json()
+            assert_timeline_is_the_report_row(answer, {"store_id": store_id, **report.loc[store_id]}, REAL_AS_OF)
+            assert client.get(store_page_path(store_id)).status_code == 200
+            return answer
+
+        # Los Angeles, 00:00-04:30 (05:30 at weekends) and 10:00-23:59:59 every day: four active pings, one
+        # of them taken 13 s before the week began (evidence all the same), one at 07:01 while closed.
+        late = timeline("168365839720755693")
+        assert [p["evidence"] for p in late["pings"]] == [True, True, False, True]
+        assert late["pings"][0]["timestamp"] < "2023-01-18T18:11:40Z"
+        assert {s["status"] for s in late["segments"]} == {"active"}
+        # 10:00 to 04:30 the next morning is one stretch of business time: the two rows touch at midnight.
+        assert {"start": "2023-01-19T18:00:00Z", "end": "2023-01-20T12:30:00Z"} in late["business_intervals"]
+
+        # New York, lunch 11:00-15:00 and dinner 17:00-23:30 Tuesday to Friday, closed on Monday: its only
+        # ping came at 10:06, before opening, so the whole week is unknown (down).
+        lunch = timeline("1005454408747305679")
+        assert [(p["status"], p["evidence"]) for p in lunch["pings"]] == [("active", False)]
+        assert {s["status"] for s in lunch["segments"]} == {"unknown"}
+        assert report.loc["1005454408747305679", "downtime_last_week"] == 65.0
+
+        # New York, three rows a day (00:00-01:00, 11:00-23:55, 23:55-23:59:59): one stretch from 11:00 to
+        # 01:00; the only ping (Friday 08:05) is outside it.
+        three = timeline("778281888660867776")
+        assert {"start": "2023-01-19T16:00:00Z", "end": "2023-01-20T06:00:00Z"} in three["business_intervals"]
+        assert [p["evidence"] for p in three["pings"]] == [False]
+
+
+def test_the_reports_worst_stores_link_to_their_pages(monkeypatch):
+    from storemon_pipeline.assets.report import worst_stores_markdown
+
+    monkeypatch.setenv("STOREMON_API_URL", "http://reports.example:8080/")
+    report = pd.DataFrame({"store_id": ["a|b", "c"], **{name: [1.0, 2.0] for name in REPORT_COLUMNS[1:]}})
+    lines = worst_stores_markdown(report, SAMPLE_AS_OF).splitlines()
+    assert lines[2].startswith("| [c](http://reports.example:8080/stores/c?as_of=2023-03-14T12:00:00Z) | 2.00 |")
+    assert lines[3].startswith(r"| [a\|b](http://reports.example:8080/stores/a%7Cb?as_of=2023-03-14T12:00:00Z) |")
