@@ -269,3 +269,12 @@ def test_the_reports_worst_stores_link_to_their_pages(monkeypatch):
     lines = worst_stores_markdown(report, SAMPLE_AS_OF).splitlines()
     assert lines[2].startswith("| [c](http://reports.example:8080/stores/c?as_of=2023-03-14T12:00:00Z) | 2.00 |")
     assert lines[3].startswith(r"| [a\|b](http://reports.example:8080/stores/a%7Cb?as_of=2023-03-14T12:00:00Z) |")
+
+
+def test_an_unreachable_or_unusable_warehouse_is_503():
+    for database_url in ("postgresql+psycopg2://storemon:secret@127.0.0.1:9/storemon", "mysql://x@y/z"):
+        with TestClient(create_app(ApiSettings(database_url=database_url))) as client:
+            response = client.get(store_timeline_path("x"))
+            assert response.status_code == 503, response.text
+            assert "secret" not in response.text
+            assert client.get(store_page_path("x")).status_code == 503

@@ -20,7 +20,7 @@ from storemon_pipeline.resources import WarehouseResource
 from storemon_pipeline.store_pages import service
 from storemon_pipeline.store_pages.paths import STORE_PAGE_ROUTE, STORE_TIMELINE_ROUTE
 from storemon_pipeline.store_pages.render import CONTENT_SECURITY_POLICY, index_html, message_html, store_page_html
-from storemon_pipeline.warehouse import Warehouse, WarehouseUnavailable
+from storemon_pipeline.warehouse import Warehouse, WarehouseUnavailable, WarehouseUrlError
 
 _AS_OF_QUERY = Query(
     default=None, description="a report's as-of (partition key, e.g. 2023-01-25T18:13:23Z); default: the latest report"
@@ -82,7 +82,8 @@ def store_pages_router(settings) -> APIRouter:
             try:
                 warehouse: Warehouse = WarehouseResource(database_url=database_url).open()
                 return build(warehouse)
-            except WarehouseUnavailable as error:
+            except (WarehouseUrlError, WarehouseUnavailable) as error:
+                # A URL storemon cannot use is the operator's to fix, like a database that is down: 503.
                 raise service.WarehouseDown(str(error)) from None
         except service.PageError as error:
             if as_html:
