@@ -155,6 +155,8 @@ def test_unknown_stores_and_keys_are_404_with_one_line(sample):
         store_timeline_path(store_id, "2023-03-14T11:00:00Z"),
         store_timeline_path(store_id, "yesterday"),
         store_timeline_path(store_id, "x" * 5000),
+        store_timeline_path("a\x00b", SAMPLE_AS_OF),  # no input can hold it; PostgreSQL would refuse it
+        store_timeline_path("y" * 300, SAMPLE_AS_OF),
     ):
         response = client.get(path)
         assert response.status_code == 404, (path, response.text)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, as_of_from_partition_key, partition_key
+from storemon_pipeline.core.inputs import MAX_STORE_ID_CHARS
 from storemon_pipeline.core.report import worst_stores
 from storemon_pipeline.core.timeline import StoreTimeline, store_timeline
 from storemon_pipeline.warehouse import Warehouse
@@ -81,6 +82,9 @@ def choose_report(warehouse: Warehouse, as_of: str | None) -> ReportChoice:
 def load_timeline(warehouse: Warehouse, store_id: str, as_of: str | None) -> tuple[StoreTimeline, ReportChoice]:
     """The store's timeline in the chosen report, from the rows that report's run stored."""
     choice = choose_report(warehouse, as_of)
+    # Ids no input can hold are answered here: PostgreSQL refuses a NUL in a bound parameter.
+    if not store_id or len(store_id) > MAX_STORE_ID_CHARS or "\x00" in store_id:
+        raise NotFound(f"store {_echo(store_id)} is not in the report as of {choice.key}")
     rows = warehouse.read_store_partition(choice.as_of_us, store_id, choice.as_of_us - EVIDENCE_SPAN_US)
     if rows.report_row is None:
         raise NotFound(f"store {_echo(store_id)} is not in the report as of {choice.key}")
