@@ -197,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(Path("var/dagster_home").resolve()))
     env.setdefault("STOREMON_DAGSTER_URL", f"http://{args.host}:{args.dagster_port}")
+    env.setdefault("STOREMON_API_URL", f"http://{args.host}:{args.api_port}")  # store links in the report's metadata
     dagster_home = Path(env["DAGSTER_HOME"])
     warning = ensure_instance_settings(dagster_home)
     if warning:

@@ -36,6 +36,11 @@ def default_reports_dir() -> str:
     return os.getenv("STOREMON_REPORTS_DIR") or str(project_home() / "var" / "reports")
 
 
+def default_api_url() -> str:
+    """The report API's base URL as a person's browser reaches it: links in the report's metadata."""
+    return (os.getenv("STOREMON_API_URL") or "http://127.0.0.1:8000").rstrip("/")
+
+
 @lru_cache(maxsize=8)
 def _warehouse_for(database_url: str) -> Warehouse:
     # One engine (and its pool) per process and URL, shared by every asset of a run.

@@ -57,7 +57,7 @@ def database_url(request, tmp_path):
 def isolated_storemon_home(tmp_path, monkeypatch):
     """No test reads or writes the developer's var/ (SQLite file, reports)."""
     for name in ("STOREMON_DATABASE_URL", "STOREMON_DATA_DIR", "STOREMON_INBOX", "STOREMON_REPORTS_DIR",
-                 "STOREMON_API_TOKEN"):
+                 "STOREMON_API_TOKEN", "STOREMON_API_URL"):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "storemon_home"
     home.mkdir()

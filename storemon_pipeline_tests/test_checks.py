@@ -186,4 +186,5 @@ def test_clean_data_passes_every_check(stack):
     chart = metadata["uptime_week_histogram"].value
     assert chart.startswith("![weekly uptime histogram](data:image/png;base64,iVBOR") and len(chart) < 60_000
     assert Path(metadata["uptime_week_histogram_path"].value).read_bytes()[:4] == b"\x89PNG"
-    assert "| s1 |" in metadata["worst_stores"].value
+    # Each store links to its page on the report API (STOREMON_API_URL, default the local one).
+    assert "| [s1](http://127.0.0.1:8000/stores/s1?as_of=2023-01-25T23:05:00Z) |" in metadata["worst_stores"].value

@@ -154,6 +154,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.service = service
     add_offline_docs(app)
+    from storemon_pipeline.store_pages.router import store_pages_router; app.include_router(store_pages_router(settings), dependencies=protected)  # noqa: E702, I001
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:

@@ -5,6 +5,7 @@
 
 import base64
 import os
+import re
 import time
 from pathlib import Path
 
@@ -30,9 +31,11 @@ from storemon_pipeline.core.report import (
     business_time_mismatches,
     report_csv,
     store_report as compute_store_report,
+    worst_stores,
 )
 from storemon_pipeline.partitions import report_partitions
-from storemon_pipeline.resources import StoremonFiles, WarehouseResource
+from storemon_pipeline.resources import StoremonFiles, WarehouseResource, default_api_url
+from storemon_pipeline.store_pages.paths import store_page_path
 from storemon_pipeline.warehouse import PartitionNotBuilt, SchedulesChanged, Warehouse
 
 
@@ -57,16 +60,23 @@ def fleet_uptime_percent(report: pd.DataFrame) -> dict[str, float]:
     return percent
 
 
-def worst_stores_markdown(report: pd.DataFrame, limit: int = LISTED_ROWS) -> str:
-    worst = report.sort_values(["downtime_last_week", "store_id"], ascending=[False, True]).head(limit)
+def _markdown_text(text: str) -> str:
+    """Text shown as is inside a markdown table cell and link label."""
+    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
+
+
+def worst_stores_markdown(report: pd.DataFrame, as_of_key: str, limit: int = LISTED_ROWS) -> str:
+    """The worst stores, each linked to its page on the report API (STOREMON_API_URL)."""
+    api_url = default_api_url()
     lines = [
         "| store_id | downtime last week (h) | downtime last day (h) | downtime last hour (min) | uptime last week (h) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {r.store_id} | {r.downtime_last_week:.2f} | {r.downtime_last_day:.2f} | {r.downtime_last_hour:.2f} "
+        f"| [{_markdown_text(r.store_id)}]({api_url}{store_page_path(r.store_id, as_of_key)}) "
+        f"| {r.downtime_last_week:.2f} | {r.downtime_last_day:.2f} | {r.downtime_last_hour:.2f} "
         f"| {r.uptime_last_week:.2f} |"
-        for r in worst.itertuples()
+        for r in worst_stores(report, limit).itertuples()
     ]
     return "\n".join(lines)
 
@@ -153,7 +163,7 @@ def build_store_report(store: Warehouse, as_of_us: int, path: Path) -> dict:
         "fleet_uptime_pct_last_hour": uptime["hour"],
         "fleet_uptime_pct_last_day": uptime["day"],
         "fleet_uptime_pct_last_week": uptime["week"],
-        "worst_stores": MetadataValue.md(worst_stores_markdown(report)),
+        "worst_stores": MetadataValue.md(worst_stores_markdown(report, key)),
         BUSINESS_TIME_CHECK: MetadataValue.json(check),
         "duration_s": round(time.monotonic() - started, 3),
     }

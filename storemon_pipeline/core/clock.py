@@ -51,3 +51,13 @@ def as_of_from_partition_key(key: str) -> int:
     if parsed is None or parsed.strftime(PARTITION_KEY_FORMAT) != key:
         raise ValueError(f"not a report partition key: {key!r} (expected e.g. 2023-01-25T18:13:23Z)")
     return int(parsed.timestamp()) * US_PER_S
+
+
+def iso_utc(instant_us: int) -> str:
+    """An instant as ISO 8601 UTC with `Z`: whole seconds as in a partition key, else six fraction digits.
+
+    Segments change status halfway between two pings, so their ends are not always whole seconds.
+    """
+    seconds, micros = divmod(int(instant_us), US_PER_S)
+    text = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime(PARTITION_KEY_FORMAT)
+    return text if micros == 0 else f"{text[:-1]}.{micros:06d}Z"

@@ -49,6 +49,11 @@ def store_report(segments: pd.DataFrame, store_ids: Iterable[str], as_of_us: int
     return report[REPORT_COLUMNS]
 
 
+def worst_stores(report: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The `limit` stores with the most downtime last week (ties by store_id): the list a person looks at first."""
+    return report.sort_values(["downtime_last_week", "store_id"], ascending=[False, True]).head(limit)
+
+
 # Each figure is rounded to 2 decimals on its own, so uptime + downtime may miss the rounded
 # business time by up to one unit in the last place.
 ROUNDING_TOLERANCE = 0.01 + 1e-9

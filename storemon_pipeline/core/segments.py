@@ -58,6 +58,15 @@ def evidence_pings(pings: pd.DataFrame, intervals: pd.DataFrame, store_index: pd
     return pings[inside]
 
 
+def evidence_span_intervals(schedules: pd.DataFrame, as_of_us: int) -> pd.DataFrame:
+    """Business time of the evidence span [T - 8 d, T]: a ping is evidence when one of these holds it.
+
+    One microsecond past T so that a poll exactly at T, inside an opening that goes on
+    after T, still counts.
+    """
+    return business_intervals_utc(schedules, as_of_us - EVIDENCE_SPAN_US, as_of_us + 1)
+
+
 def status_segments(
     schedules: pd.DataFrame, pings: pd.DataFrame, as_of_us: int
 ) -> pd.DataFrame:
@@ -71,9 +80,7 @@ def status_segments(
     week_start_us = as_of_us - WINDOW_SPANS_US["week"]
     base_us = evidence_start_us
 
-    # One microsecond past T so that a poll exactly at T, inside an opening
-    # that goes on after T, still counts.
-    open_intervals = business_intervals_utc(schedules, evidence_start_us, as_of_us + 1)
+    open_intervals = evidence_span_intervals(schedules, as_of_us)
     store_index = pd.Index(np.sort(pd.unique(schedules["store_id"].to_numpy(dtype=object))), dtype=object)
 
     in_window = pings[(pings["ts_us"] >= evidence_start_us) & (pings["ts_us"] <= as_of_us)]

@@ -31,6 +31,7 @@ from storemon_pipeline.warehouse.bulk import (
     read_frame,
 )
 from storemon_pipeline.warehouse.ping_days import KeyedPings, merge_pings, read_window
+from storemon_pipeline.warehouse.store_reads import StorePartitionRows, read_store_partition, report_as_ofs
 from storemon_pipeline.warehouse.upgrade import create_or_upgrade_tables
 from storemon_pipeline.warehouse.engine import (
     WRITE_TRANSACTION_OPTION,
@@ -442,6 +443,19 @@ class Warehouse:
         )
         with self._transaction() as conn:
             return read_frame(conn, query, REPORT_DTYPES)
+
+    def report_as_ofs(self) -> list[int]:
+        """The as-of of every report in store_report, newest first."""
+        self._ensure_tables()
+        with self._transaction() as conn:
+            return report_as_ofs(conn)
+
+    def read_store_partition(self, as_of_us: int, store_id: str, pings_start_us: int) -> StorePartitionRows:
+        """One store's rows of report partition as_of_us and its pings in [pings_start_us, as_of_us],
+        in one read transaction (warehouse/store_reads.py)."""
+        self._ensure_tables()
+        with self._transaction() as conn:
+            return read_store_partition(conn, store_id, int(as_of_us), int(pings_start_us))
 
 
 class ReportPartition:
