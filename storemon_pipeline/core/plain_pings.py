@@ -24,6 +24,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from storemon_pipeline.core import inputs
+from storemon_pipeline.core.values import ping_times_in_range
 
 CHUNK_BYTES = 32 << 20
 # Longer (or non-printable-ASCII) store ids take the general path.
@@ -58,7 +59,6 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
         return None
     if kind != inputs.PINGS or len(header) != 3:
         return None
-    latest_allowed_us = ingested_at_us + inputs.FUTURE_TOLERANCE_US
 
     store_hashes, ts_parts, active_parts, line_parts, other_lines, other_texts = [], [], [], [], [], []
     id_of_hash: dict[int, str] = {}
@@ -69,7 +69,7 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
             end = data.find(b"\n", min(position + CHUNK_BYTES, len(data)) - 1)
             end = len(data) if end < 0 else end + 1
             chunk = np.frombuffer(data, dtype=np.uint8, count=end - position, offset=position)
-            n_lines, canonical = _chunk_rows(chunk, positions, latest_allowed_us, id_of_hash)
+            n_lines, canonical = _chunk_rows(chunk, positions, ingested_at_us, id_of_hash)
             hashes, ts_us, active, fast_index, other_index, starts, ends = canonical
             store_hashes.append(hashes)
             ts_parts.append(ts_us)
@@ -146,7 +146,7 @@ def _gather(padded_chunk: np.ndarray, starts: np.ndarray, width: int) -> np.ndar
     return np.lib.stride_tricks.sliding_window_view(padded_chunk, width)[starts]
 
 
-def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], latest_allowed_us: int, id_of_hash: dict[int, str]):
+def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], ingested_at_us: int, id_of_hash: dict[int, str]):
     padded = np.concatenate([chunk, np.zeros(_PADDING, dtype=np.uint8)])
     newlines = np.flatnonzero(chunk == ord("\n"))
     starts = np.concatenate([[0], newlines + 1])
@@ -179,7 +179,7 @@ def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], latest_allowed_us:
     ok = is_active | is_inactive
 
     ts_us, ts_ok = _timestamps_us(padded, field_start[ts_col], field_end[ts_col] - field_start[ts_col])
-    ok &= ts_ok & (ts_us >= inputs.EARLIEST_PING_US) & (ts_us <= latest_allowed_us)
+    ok &= ts_ok & ping_times_in_range(ts_us, ingested_at_us)
 
     store_start, store_len = field_start[store_col], field_end[store_col] - field_start[store_col]
     ok &= (store_len >= 1) & (store_len <= MAX_FAST_STORE_ID_BYTES)
