@@ -30,7 +30,6 @@ from storemon_pipeline.core.inputs import UnknownFileKind, parse_csv_bytes
 from storemon_pipeline.core.report import REPORT_COLUMNS, report_csv, store_report
 from storemon_pipeline.core.schedules import normalize_schedules
 from storemon_pipeline.core.segments import status_segments
-from storemon_pipeline.core.values import parse_timestamps_us
 from storemon_pipeline.warehouse import Warehouse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,6 @@ import csv
 import hashlib
 import io
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from storemon_pipeline.core.formats import (
+    BUSINESS_HOURS,
+    PINGS,
+    REJECTED_COLUMNS,
+    TIMEZONES,
+    ParsedFile,
+    UnknownFileKind,
+    decode_text,
+    detect_kind,
+    find_lines,
+    lines_are_rows,
+    split_header,
+)
 from storemon_pipeline.core.values import (
     EARLIEST_PING_US,
     known_zone_names,
@@ -29,53 +41,16 @@ from storemon_pipeline.core.values import (
     ping_times_in_range,
 )
 
-PINGS = "pings"
-BUSINESS_HOURS = "business_hours"
-TIMEZONES = "timezones"
-
-# Canonical column -> accepted header spellings (compared trimmed, case-insensitive).
-KIND_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
-    PINGS: {
-        "store_id": ("store_id",),
-        "status": ("status",),
-        "timestamp_utc": ("timestamp_utc",),
-    },
-    BUSINESS_HOURS: {
-        "store_id": ("store_id",),
-        "day_of_week": ("dayofweek", "day"),
-        "start_time_local": ("start_time_local",),
-        "end_time_local": ("end_time_local",),
-    },
-    TIMEZONES: {
-        "store_id": ("store_id",),
-        "timezone_str": ("timezone_str",),
-    },
-}
-
-REJECTED_COLUMNS = ["file", "line", "reason", "raw"]
-# A real header is a few dozen characters; a longer first line (a 50 MB line, a binary
-# file) is refused as a whole instead of being split into millions of "columns".
-MAX_HEADER_CHARS = 16 * 1024
 # Longer store ids are kept aside: no export has them, and PostgreSQL cannot index a
 # value of several kilobytes (the whole file would fail instead of one row).
 MAX_STORE_ID_CHARS = 255
 # The raw text kept with a rejected row is cut to this length (a 50 MB line stays in
 # the file, not in the warehouse); the cut is marked with the full length.
 MAX_RAW_CHARS = 2000
-_FIRST_LINE_END = re.compile(r"[\r\n]")
-
 # A pings file bigger than this is read, parsed and loaded one part of whole lines at a
 # time, so memory is bounded by the part and not by the file (a 1.4 GB history parsed
 # whole peaked at 3 GB).
 PART_BYTES = 64 << 20
-
-# The csv module refuses fields over 128 KiB by raising, which would stop a whole
-# file for one oversized row; such rows are judged (and kept aside) like any other.
-csv.field_size_limit(2**31 - 1)
-
-
-class UnknownFileKind(ValueError):
-    """The header names none of the three input kinds."""
 
 
 class FileChangedWhileReading(OSError):
@@ -88,85 +63,13 @@ class FileScan:
 
     sha256: str
     size: int
-    # No double quote and no bare "\r": every physical line is exactly one row, so the
-    # file can be cut at any "\n" (a quoted field may hold a line break; pandas ends a
-    # row at a bare "\r").
+    # formats.lines_are_rows: the file can be cut at any "\n".
     splittable: bool
 
 
-@dataclass
-class ParsedFile:
-    file_name: str
-    sha256: str
-    kind: str
-    # The valid rows and their `line`. A pings file's store_id is categorical, its categories
-    # the ids of these rows, sorted: millions of rows then hold one string per store.
-    rows: pd.DataFrame
-    rejected: pd.DataFrame
-    n_rows: int
-
-
-def detect_kind(header: list[str]) -> tuple[str, dict[str, int]]:
-    """Kind of a file and the position of each canonical column in its header."""
-    normalized = [h.strip().lower() for h in header]
-    for kind, columns in KIND_COLUMNS.items():
-        positions: dict[str, int] = {}
-        for canonical, spellings in columns.items():
-            found = [i for i, h in enumerate(normalized) if h in spellings]
-            if not found:
-                break
-            positions[canonical] = found[0]
-        else:
-            return kind, positions
-    expected = "; ".join(
-        f"{kind}: {', '.join(spellings[0] for spellings in cols.values())}"
-        for kind, cols in KIND_COLUMNS.items()
-    )
-    shown = ",".join(header)[:200]
-    raise UnknownFileKind(f"header {shown!r} matches no input kind (expected {expected})")
-
-
-def _decode(data: bytes) -> tuple[str, bool]:
-    """Text of the file; the flag says some bytes were not UTF-8 (replaced by U+FFFD)."""
-    try:
-        text = data.decode("utf-8")
-        clean = True
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        clean = False
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text, clean
-
-
-def _split_header(text: str) -> tuple[list[str], str]:
-    # A bare "\r" (old Mac line ends) ends the header too.
-    first_line_end = _FIRST_LINE_END.search(text, 0, MAX_HEADER_CHARS + 2)
-    header_line = text if first_line_end is None else text[: first_line_end.start()]
-    if len(header_line) > MAX_HEADER_CHARS:
-        raise UnknownFileKind(
-            f"the first line is longer than {MAX_HEADER_CHARS} characters: not a header of any input kind"
-        )
-    header = next(csv.reader([header_line]), [])
-    return header, header_line
-
-
 def _every_line_has(data: bytes, n_columns: int) -> bool:
-    """Every non-empty line after the header has exactly n_columns - 1 commas; meaningful only without quotes."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == ord("\n"))
-    commas = np.flatnonzero(buf == ord(","))
-    n_lines = len(newlines) + 1
-    commas_per_line = np.bincount(np.searchsorted(newlines, commas), minlength=n_lines)
-    line_starts = np.concatenate([[0], newlines + 1])
-    line_ends = np.concatenate([newlines, [len(buf)]])
-    lengths = line_ends - line_starts
-    empty = lengths == 0
-    # A lone "\r" is what is left of an empty CRLF line.
-    single = np.flatnonzero(lengths == 1)
-    empty[single] = buf[line_starts[single]] == ord("\r")
-    data_lines = np.arange(n_lines) > 0
-    return bool(np.all((commas_per_line == n_columns - 1) | empty | ~data_lines))
+    """Every non-empty line after the header has exactly n_columns fields; meaningful only where lines_are_rows."""
+    return bool(find_lines(np.frombuffer(data, dtype=np.uint8)).have_fields(n_columns)[1:].all())
 
 
 def _read_fast(data: bytes, text: str, n_columns: int) -> pd.DataFrame | None:
@@ -179,8 +82,7 @@ def _read_fast(data: bytes, text: str, n_columns: int) -> pd.DataFrame | None:
     holds only when no field is quoted; everything else goes to the careful
     reader.
     """
-    # A bare "\r" may end lines for the C reader that the comma count cannot see.
-    if b'"' in data or data.count(b"\r") != data.count(b"\r\n") or not _every_line_has(data, n_columns):
+    if not (lines_are_rows(data) and _every_line_has(data, n_columns)):
         return None
     try:
         frame = pd.read_csv(
@@ -306,11 +208,11 @@ def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int, sha256: st
     plain = parse_plain_pings(data, file_name, sha256, ingested_at_us)
     if plain is not None:
         return plain
-    text, clean_utf8 = _decode(data)
+    text, clean_utf8 = decode_text(data)
     if not text.strip():
         raise UnknownFileKind(f"{file_name}: the file is empty (no header)")
     try:
-        header, _ = _split_header(text)
+        header = split_header(text)
         kind, positions = detect_kind(header)
     except UnknownFileKind as exc:
         raise UnknownFileKind(f"{file_name}: {exc}") from None
@@ -455,11 +357,11 @@ def peek_kind(path: str | os.PathLike) -> str:
     """The kind of a file from its header line alone (no full parse)."""
     with open(path, "rb") as handle:
         head = handle.read(64 * 1024)
-    text, _ = _decode(head)
+    text, _ = decode_text(head)
     if not text.strip():
         raise UnknownFileKind(f"{Path(path).name}: the file is empty (no header)")
     try:
-        header, _ = _split_header(text)
+        header = split_header(text)
         return detect_kind(header)[0]
     except UnknownFileKind as exc:
         raise UnknownFileKind(f"{Path(path).name}: {exc}") from None
@@ -467,20 +369,16 @@ def peek_kind(path: str | os.PathLike) -> str:
 
 def scan_csv_file(path: str | os.PathLike) -> FileScan:
     digest = hashlib.sha256()
-    size, has_quote, has_bare_cr, pending_cr = 0, False, False, False
+    size, splittable, held_cr = 0, True, b""
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
             size += len(block)
-            has_quote = has_quote or b'"' in block
-            if pending_cr and not block.startswith(b"\n"):
-                has_bare_cr = True
             # A "\r" ending the block is judged with the next block's first byte.
-            pending_cr = block.endswith(b"\r")
-            # (`in` first: most exports have no "\r", and counting costs two more passes.)
-            if b"\r" in block and block.count(b"\r") - block.count(b"\r\n") - pending_cr > 0:
-                has_bare_cr = True
-    return FileScan(digest.hexdigest(), size, not (has_quote or has_bare_cr or pending_cr))
+            text = held_cr + block
+            held_cr = b"\r" if text.endswith(b"\r") else b""
+            splittable = splittable and lines_are_rows(text[: len(text) - len(held_cr)])
+    return FileScan(digest.hexdigest(), size, splittable and not held_cr)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

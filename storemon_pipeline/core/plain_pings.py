@@ -24,12 +24,12 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from storemon_pipeline.core import inputs
+from storemon_pipeline.core.formats import UTF8_BOM, find_lines, lines_are_rows, split_header
 from storemon_pipeline.core.values import ping_times_in_range
 
 CHUNK_BYTES = 32 << 20
 # Longer (or non-printable-ASCII) store ids take the general path.
 MAX_FAST_STORE_ID_BYTES = 64
-_BOM = b"\xef\xbb\xbf"
 _DIGIT_OFFSETS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
 _TS_WINDOW = 30
 _PADDING = 64
@@ -46,14 +46,14 @@ class _NotPlain(Exception):
 
 def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: int) -> inputs.ParsedFile | None:
     """ParsedFile of a plain pings file, or None when the general reader must read the whole file."""
-    body_start = len(_BOM) if data.startswith(_BOM) else 0
+    body_start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
     header_end = data.find(b"\n")
-    if header_end < 0 or b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+    if header_end < 0 or not lines_are_rows(data):
         return None
     if not data.isascii() and not (body_start and data[body_start:].isascii()):
         return None
     try:
-        header, _ = inputs._split_header(data[body_start:header_end].decode("ascii"))
+        header = split_header(data[body_start:header_end].decode("ascii"))
         kind, positions = inputs.detect_kind(header)
     except (inputs.UnknownFileKind, UnicodeDecodeError):
         return None
@@ -148,25 +148,13 @@ def _gather(padded_chunk: np.ndarray, starts: np.ndarray, width: int) -> np.ndar
 
 def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], ingested_at_us: int, id_of_hash: dict[int, str]):
     padded = np.concatenate([chunk, np.zeros(_PADDING, dtype=np.uint8)])
-    newlines = np.flatnonzero(chunk == ord("\n"))
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [len(chunk)]])
-    if len(chunk) and chunk[-1] == ord("\n"):
-        # The chunk ends a line: nothing follows its last newline.
-        starts, ends = starts[:-1], ends[:-1]
+    lines = find_lines(chunk)
+    starts, ends = lines.starts, lines.ends
     n_lines = len(starts)
-    has_cr = (ends > starts) & (chunk[np.maximum(ends - 1, 0)] == ord("\r"))
-    ends = ends - has_cr
-    empty = ends == starts
-    commas = np.flatnonzero(chunk == ord(","))
-    comma_line = np.searchsorted(newlines, commas)
-    per_line = np.bincount(comma_line, minlength=n_lines)[:n_lines]
-    if len(comma_line) and comma_line[-1] >= n_lines:
+    if not lines.have_fields(3).all():
         raise _NotPlain
-    if not np.all(np.where(empty, per_line == 0, per_line == 2)):
-        raise _NotPlain
-    filled = np.flatnonzero(~empty)
-    pairs = commas.reshape(-1, 2)
+    filled = np.flatnonzero(~lines.empty)
+    pairs = lines.commas.reshape(-1, 2)
     field_start = [starts[filled], pairs[:, 0] + 1, pairs[:, 1] + 1]
     field_end = [pairs[:, 0], pairs[:, 1], ends[filled]]
     store_col, status_col, ts_col = positions["store_id"], positions["status"], positions["timestamp_utc"]
