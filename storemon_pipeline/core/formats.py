@@ -113,6 +113,37 @@ def split_header(text: str) -> list[str]:
     return next(csv.reader([header_line]), [])
 
 
+def read_header(text: str, file_name: str) -> tuple[list[str], str, dict[str, int]]:
+    """The header, kind and column positions of a file's text; UnknownFileKind names the file."""
+    if not text.strip():
+        raise UnknownFileKind(f"{file_name}: the file is empty (no header)")
+    try:
+        header = split_header(text)
+        kind, positions = detect_kind(header)
+    except UnknownFileKind as exc:
+        raise UnknownFileKind(f"{file_name}: {exc}") from None
+    return header, kind, positions
+
+
+def plain_pings_columns(data: bytes) -> dict[str, int] | None:
+    """Column positions of a pings file the numpy reader may take, or None: the general reader's.
+
+    Such a file has the pings header of three columns, every line one row, and ASCII
+    bytes only after an optional BOM: then a field is the bytes between two commas.
+    Whether each row has the plain shape is the numpy reader's to tell, line by line.
+    """
+    body_start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
+    header_end = data.find(b"\n")
+    if header_end < 0 or not lines_are_rows(data) or not data[body_start:].isascii():
+        return None
+    try:
+        header = split_header(data[body_start:header_end].decode("ascii"))
+        kind, positions = detect_kind(header)
+    except UnknownFileKind:
+        return None
+    return positions if kind == PINGS and len(header) == 3 else None
+
+
 def lines_are_rows(data: bytes) -> bool:
     """No double quote and no bare "\r": every physical line of `data` is exactly one row.
 

@@ -8,23 +8,26 @@ a cold ingest. Here the rows of that shape are recognised and parsed on the
 file's bytes with numpy, a chunk of lines at a time (memory stays bounded by
 the chunk, not the file); store ids become Python strings once per distinct id.
 
-Every line that is not of the strict shape (spaces to trim, another case, an
-offset, a fraction of other than six digits, a time out of range, anything
-odd) is left to the general reader (`inputs.parse_csv_bytes`), which parses a
-file made of the header and those lines only; its line numbers are mapped
-back. So the general reader stays the definition of every rule, and this path
-only takes rows whose result it computes exactly (checked against the general
-reader in test_core_plain_pings).
+Which files come here is formats.plain_pings_columns' to say, and the dispatcher's
+(core/inputs.py) to act on. Every line that is not of the strict shape (spaces to
+trim, another case, an offset, a fraction of other than six digits, a time out of
+range, anything odd) is left out of the rows read here: the dispatcher has the
+general reader (core/csv_general.py) parse a file made of the header and those
+lines only, and `PlainPingRows.completed_by` maps its line numbers back. So the
+general reader stays the definition of every rule, and this path only takes rows
+whose result it computes exactly (checked against the general reader in
+test_core_plain_pings). This module imports neither of the two.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from storemon_pipeline.core import inputs
-from storemon_pipeline.core.formats import UTF8_BOM, find_lines, lines_are_rows, split_header
+from storemon_pipeline.core.formats import PINGS, ParsedFile, find_lines
 from storemon_pipeline.core.values import ping_times_in_range
 
 CHUNK_BYTES = 32 << 20
@@ -44,22 +47,45 @@ class _NotPlain(Exception):
     """The file is not of the plain shape: the general reader takes all of it."""
 
 
-def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: int) -> inputs.ParsedFile | None:
-    """ParsedFile of a plain pings file, or None when the general reader must read the whole file."""
-    body_start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
-    header_end = data.find(b"\n")
-    if header_end < 0 or not lines_are_rows(data):
-        return None
-    if not data.isascii() and not (body_start and data[body_start:].isascii()):
-        return None
-    try:
-        header = split_header(data[body_start:header_end].decode("ascii"))
-        kind, positions = inputs.detect_kind(header)
-    except (inputs.UnknownFileKind, UnicodeDecodeError):
-        return None
-    if kind != inputs.PINGS or len(header) != 3:
-        return None
+@dataclass
+class PlainPingRows:
+    """The rows of a pings file read by numpy, and the file of the other lines, for the general reader."""
 
+    # store_id (categorical, categories sorted), ts_us, active, line: as the general reader gives them.
+    rows: pd.DataFrame
+    # The header and every line not of the plain shape, in order; line k (k >= 2) of it is
+    # line other_line_numbers[k - 2] of the file.
+    other_lines_file: bytes
+    other_line_numbers: np.ndarray
+
+    def completed_by(self, other: ParsedFile) -> ParsedFile:
+        """The whole file's ParsedFile, given the general reader's of `other_lines_file` (with the file's name and sha256)."""
+        if len(self.other_line_numbers) == 0:
+            # The general reader's own (empty) table of rejected rows, dtypes included.
+            rows, rejected = self.rows, other.rejected
+        else:
+            other_rows = other.rows.copy()
+            other_rows["line"] = self.other_line_numbers[other_rows["line"].to_numpy() - 2]
+            rejected = other.rejected.copy()
+            rejected["line"] = self.other_line_numbers[rejected["line"].to_numpy() - 2]
+            store_id = union_categoricals([self.rows["store_id"].array, other_rows["store_id"].array], sort_categories=True)
+            rows = pd.concat([self.rows.drop(columns="store_id"), other_rows.drop(columns="store_id")], ignore_index=True)
+            rows.insert(0, "store_id", store_id)
+            rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
+            rows = rows.astype({"ts_us": "int64", "active": bool, "line": "int64"})
+        return ParsedFile(
+            file_name=other.file_name,
+            sha256=other.sha256,
+            kind=PINGS,
+            rows=rows[["store_id", "ts_us", "active", "line"]],
+            rejected=rejected,
+            n_rows=len(rows) + len(rejected),
+        )
+
+
+def read_plain_pings(data: bytes, positions: dict[str, int], ingested_at_us: int) -> PlainPingRows | None:
+    """The plain rows of a file formats.plain_pings_columns let through, or None: the general reader reads it all."""
+    header_end = data.find(b"\n")
     store_hashes, ts_parts, active_parts, line_parts, other_lines, other_texts = [], [], [], [], [], []
     id_of_hash: dict[int, str] = {}
     first_line = 2  # the header is line 1
@@ -92,7 +118,7 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
     by_name = np.argsort(store_names)
     rank = np.empty(len(by_name), dtype=np.int64)
     rank[by_name] = np.arange(len(by_name))
-    fast_rows = pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "store_id": pd.Categorical.from_codes(rank[codes], categories=pd.Index(store_names[by_name], dtype="str")),
             "ts_us": _join(ts_parts),
@@ -102,32 +128,9 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
         copy=False,
     )
     del codes
-
     other_line_numbers = np.concatenate(other_lines) if other_lines else np.empty(0, dtype=np.int64)
-    if len(other_line_numbers) == 0:
-        # The general reader's own (empty) table of rejected rows, dtypes included.
-        rows, rejected = fast_rows, inputs.parse_csv_bytes(data[:header_end] + b"\n", file_name, ingested_at_us).rejected
-    else:
-        rest_file = data[:header_end] + b"\n" + b"\n".join(other_texts) + b"\n"
-        rest = inputs.parse_csv_bytes(rest_file, file_name, ingested_at_us)
-        # Line k of the rest file (k >= 2) is line other_line_numbers[k - 2] of the file.
-        rest_rows = rest.rows.copy()
-        rest_rows["line"] = other_line_numbers[rest_rows["line"].to_numpy() - 2]
-        rejected = rest.rejected.copy()
-        rejected["line"] = other_line_numbers[rejected["line"].to_numpy() - 2]
-        store_id = union_categoricals([fast_rows["store_id"].array, rest_rows["store_id"].array], sort_categories=True)
-        rows = pd.concat([fast_rows.drop(columns="store_id"), rest_rows.drop(columns="store_id")], ignore_index=True)
-        rows.insert(0, "store_id", store_id)
-        rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
-        rows = rows.astype({"ts_us": "int64", "active": bool, "line": "int64"})
-    return inputs.ParsedFile(
-        file_name=file_name,
-        sha256=sha256,
-        kind=inputs.PINGS,
-        rows=rows[["store_id", "ts_us", "active", "line"]],
-        rejected=rejected,
-        n_rows=len(rows) + len(rejected),
-    )
+    other_lines_file = b"\n".join([data[:header_end], *other_texts, b""])
+    return PlainPingRows(rows, other_lines_file, other_line_numbers)
 
 
 def _join(parts: list[np.ndarray]) -> np.ndarray:
