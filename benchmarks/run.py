@@ -228,7 +228,6 @@ def run_worker(args: argparse.Namespace) -> dict:
     import storemon_pipeline.assets.raw  # noqa: F401
     import storemon_pipeline.assets.report  # noqa: F401
     import storemon_pipeline.assets.schedules  # noqa: F401
-    import storemon_pipeline.core.plain_pings  # noqa: F401
     import storemon_pipeline.core.segments  # noqa: F401
     import storemon_pipeline.definitions  # noqa: F401
     from dagster import DagsterInstance

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from storemon_pipeline.core.csv_general import MAX_RAW_CHARS
 from storemon_pipeline.core.inputs import (
     BUSINESS_HOURS,
-    MAX_RAW_CHARS,
     PINGS,
     TIMEZONES,
     UnknownFileKind,

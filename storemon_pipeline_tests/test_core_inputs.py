@@ -10,15 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storemon_pipeline.core.inputs import (
-    COMPLETE_INSTANT,
-    _TS_SUFFIX,
     BUSINESS_HOURS,
     PINGS,
     TIMEZONES,
     UnknownFileKind,
-    _parse_times_of_day_regex,
     parse_csv_bytes,
     parse_csv_file,
+)
+from storemon_pipeline.core.values import (
+    _TS_SUFFIX,
+    COMPLETE_INSTANT,
+    _parse_times_of_day_regex,
     parse_timestamps_us,
     parse_times_of_day_s,
 )

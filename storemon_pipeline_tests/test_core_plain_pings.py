@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from storemon_pipeline.core import inputs, plain_pings
+from storemon_pipeline.core import csv_general, csv_plain_pings, inputs
+from storemon_pipeline.core.formats import plain_pings_columns
 
 NOW_US = 1_700_000_000_000_000  # 2023-11-14
 
@@ -35,8 +36,13 @@ ODD_LINES = [
 ]
 
 
-def _general(data: bytes) -> inputs.ParsedFile:
+def _dispatched(data: bytes) -> inputs.ParsedFile:
     return inputs.parse_csv_bytes(data, "pings.csv", NOW_US)
+
+
+def _general(data: bytes, sha256: str) -> inputs.ParsedFile:
+    """The general reader alone, on the whole file."""
+    return csv_general.parse_general_csv(data, "pings.csv", sha256, NOW_US)
 
 
 def _plain_lines(rng: np.random.Generator, n: int) -> list[str]:
@@ -78,11 +84,10 @@ def test_fast_path_equals_general_reader(monkeypatch, seed, line_end, column_ord
     text = line_end.join(reorder(line) for line in [",".join(header), *lines]) + line_end
     data = text.encode()
     # Small chunks: lines are spread over many chunks, as in a big file.
-    monkeypatch.setattr(plain_pings, "CHUNK_BYTES", 512)
-    fast = _general(data)
-    assert plain_pings.parse_plain_pings(data, "pings.csv", fast.sha256, NOW_US) is not None
-    monkeypatch.setattr(plain_pings, "parse_plain_pings", lambda *args: None)
-    general = _general(data)
+    monkeypatch.setattr(csv_plain_pings, "CHUNK_BYTES", 512)
+    fast = _dispatched(data)
+    assert csv_plain_pings.read_plain_pings(data, plain_pings_columns(data), NOW_US) is not None
+    general = _general(data, fast.sha256)
     pd.testing.assert_frame_equal(fast.rows, general.rows)
     pd.testing.assert_frame_equal(fast.rejected, general.rejected)
     assert (fast.n_rows, fast.kind, fast.sha256) == (general.n_rows, general.kind, general.sha256)
@@ -101,10 +106,9 @@ def test_fast_path_equals_general_reader(monkeypatch, seed, line_end, column_ord
         b"store_id,timezone_str\na,America/Chicago\n",  # not pings
     ],
 )
-def test_edge_files_equal_general_reader(monkeypatch, data):
-    fast = _general(data)
-    monkeypatch.setattr(plain_pings, "parse_plain_pings", lambda *args: None)
-    general = _general(data)
+def test_edge_files_equal_general_reader(data):
+    fast = _dispatched(data)
+    general = _general(data, fast.sha256)
     pd.testing.assert_frame_equal(fast.rows, general.rows)
     pd.testing.assert_frame_equal(fast.rejected, general.rejected)
     assert fast.n_rows == general.n_rows

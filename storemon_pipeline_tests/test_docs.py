@@ -454,9 +454,9 @@ def test_rows_kept_aside(reason, header, row, shown):
 
 
 def test_every_reason_in_the_code_is_documented():
-    """#rows-kept-aside lists every reason core/inputs.py and core/plain_pings.py can give a row."""
+    """#rows-kept-aside lists every reason the readers (core/csv_general.py, core/csv_plain_pings.py) can give a row."""
     code = "".join((REPO_ROOT / "storemon_pipeline" / "core" / name).read_text(encoding="utf-8")
-                   for name in ("inputs.py", "plain_pings.py"))
+                   for name in ("csv_general.py", "csv_plain_pings.py"))
     reasons = set(re.findall(r'reject\([^\n]*?,\s*f?"([^"{]+)', code))
     reasons |= {"expected 3 fields, found 4"} if 'f"expected {n_columns} fields' in code else set()
     table = section("rows-kept-aside")

@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, DataVersion, MaterializeResult, asset
 
 from storemon_pipeline.assets.markdown import LISTED_ROWS
 from storemon_pipeline.assets.raw import RAW_KEYS
-from storemon_pipeline.core.inputs import known_zone_names
+from storemon_pipeline.core.values import known_zone_names
 from storemon_pipeline.core.quality import findings_growth, schedule_findings
 from storemon_pipeline.core.schedules import normalize_schedules
 from storemon_pipeline.resources import WarehouseResource

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from storemon_pipeline.core.inputs import parse_timestamps_us
+from storemon_pipeline.core.values import parse_timestamps_us
 
 US_PER_S = 1_000_000
 US_PER_HOUR = 3600 * US_PER_S

@@ -1,78 +1,62 @@
-"""Reading the three input CSV kinds into validated rows and rows kept aside.
+"""Reading an input CSV file: which reader takes it, and the file as a whole or in parts.
 
-Every rule here is docs/report-semantics.md#input-files. A file is parsed by pandas'
-C reader (no Python loop per row); only a file the fast reader cannot take
-(ragged rows, fields spanning lines) goes through the csv module, so one bad
-line costs speed, never data.
+This is the entry every caller uses (the ingest assets, the CLI, the sensor). The
+rules of docs/report-semantics.md#input-files live below it: the file's kind and
+shape in core/formats.py, the values in core/values.py, the rows in the two
+readers. `parse_csv_bytes` is the one place that chooses between those readers:
+
+- core/csv_plain_pings.py, numpy on the bytes, for the rows of plain shape of a
+  plain pings file (nearly every row of a big export);
+- core/csv_general.py, pandas and the csv module, for everything else, the other
+  rows of a plain pings file included.
+
+The readers import neither this module nor each other.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
-from zoneinfo import available_timezones
 
-import numpy as np
-import pandas as pd
+from storemon_pipeline.core.csv_general import parse_general_csv
+from storemon_pipeline.core.csv_plain_pings import read_plain_pings
+from storemon_pipeline.core.formats import (
+    BUSINESS_HOURS,
+    PINGS,
+    TIMEZONES,
+    ParsedFile,
+    UnknownFileKind,
+    decode_text,
+    detect_kind,
+    lines_are_rows,
+    plain_pings_columns,
+    read_header,
+)
 
-PINGS = "pings"
-BUSINESS_HOURS = "business_hours"
-TIMEZONES = "timezones"
-
-# Canonical column -> accepted header spellings (compared trimmed, case-insensitive).
-KIND_COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
-    PINGS: {
-        "store_id": ("store_id",),
-        "status": ("status",),
-        "timestamp_utc": ("timestamp_utc",),
-    },
-    BUSINESS_HOURS: {
-        "store_id": ("store_id",),
-        "day_of_week": ("dayofweek", "day"),
-        "start_time_local": ("start_time_local",),
-        "end_time_local": ("end_time_local",),
-    },
-    TIMEZONES: {
-        "store_id": ("store_id",),
-        "timezone_str": ("timezone_str",),
-    },
-}
-
-EARLIEST_PING_US = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp() * 1_000_000)
-# How far past the moment of ingest a ping may lie before it is "out of range".
-FUTURE_TOLERANCE_US = 3600 * 1_000_000
-REJECTED_COLUMNS = ["file", "line", "reason", "raw"]
-# A real header is a few dozen characters; a longer first line (a 50 MB line, a binary
-# file) is refused as a whole instead of being split into millions of "columns".
-MAX_HEADER_CHARS = 16 * 1024
-# Longer store ids are kept aside: no export has them, and PostgreSQL cannot index a
-# value of several kilobytes (the whole file would fail instead of one row).
-MAX_STORE_ID_CHARS = 255
-# The raw text kept with a rejected row is cut to this length (a 50 MB line stays in
-# the file, not in the warehouse); the cut is marked with the full length.
-MAX_RAW_CHARS = 2000
-_FIRST_LINE_END = re.compile(r"[\r\n]")
+__all__ = [
+    "BUSINESS_HOURS",
+    "PINGS",
+    "TIMEZONES",
+    "FileChangedWhileReading",
+    "FileScan",
+    "ParsedFile",
+    "UnknownFileKind",
+    "detect_kind",
+    "file_sha256",
+    "parse_csv_bytes",
+    "parse_csv_file",
+    "parse_csv_parts",
+    "peek_kind",
+    "scan_csv_file",
+]
 
 # A pings file bigger than this is read, parsed and loaded one part of whole lines at a
 # time, so memory is bounded by the part and not by the file (a 1.4 GB history parsed
 # whole peaked at 3 GB).
 PART_BYTES = 64 << 20
-
-# The csv module refuses fields over 128 KiB by raising, which would stop a whole
-# file for one oversized row; such rows are judged (and kept aside) like any other.
-csv.field_size_limit(2**31 - 1)
-
-
-class UnknownFileKind(ValueError):
-    """The header names none of the three input kinds."""
 
 
 class FileChangedWhileReading(OSError):
@@ -85,162 +69,19 @@ class FileScan:
 
     sha256: str
     size: int
-    # No double quote and no bare "\r": every physical line is exactly one row, so the
-    # file can be cut at any "\n" (a quoted field may hold a line break; pandas ends a
-    # row at a bare "\r").
+    # formats.lines_are_rows: the file can be cut at any "\n".
     splittable: bool
 
 
-@dataclass
-class ParsedFile:
-    file_name: str
-    sha256: str
-    kind: str
-    # The valid rows and their `line`. A pings file's store_id is categorical, its categories
-    # the ids of these rows, sorted: millions of rows then hold one string per store.
-    rows: pd.DataFrame
-    rejected: pd.DataFrame
-    n_rows: int
-
-
-@lru_cache(maxsize=1)
-def known_zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-def detect_kind(header: list[str]) -> tuple[str, dict[str, int]]:
-    """Kind of a file and the position of each canonical column in its header."""
-    normalized = [h.strip().lower() for h in header]
-    for kind, columns in KIND_COLUMNS.items():
-        positions: dict[str, int] = {}
-        for canonical, spellings in columns.items():
-            found = [i for i, h in enumerate(normalized) if h in spellings]
-            if not found:
-                break
-            positions[canonical] = found[0]
-        else:
-            return kind, positions
-    expected = "; ".join(
-        f"{kind}: {', '.join(spellings[0] for spellings in cols.values())}"
-        for kind, cols in KIND_COLUMNS.items()
-    )
-    shown = ",".join(header)[:200]
-    raise UnknownFileKind(f"header {shown!r} matches no input kind (expected {expected})")
-
-
-def _decode(data: bytes) -> tuple[str, bool]:
-    """Text of the file; the flag says some bytes were not UTF-8 (replaced by U+FFFD)."""
-    try:
-        text = data.decode("utf-8")
-        clean = True
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        clean = False
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text, clean
-
-
-def _split_header(text: str) -> tuple[list[str], str]:
-    # A bare "\r" (old Mac line ends) ends the header too.
-    first_line_end = _FIRST_LINE_END.search(text, 0, MAX_HEADER_CHARS + 2)
-    header_line = text if first_line_end is None else text[: first_line_end.start()]
-    if len(header_line) > MAX_HEADER_CHARS:
-        raise UnknownFileKind(
-            f"the first line is longer than {MAX_HEADER_CHARS} characters: not a header of any input kind"
-        )
-    header = next(csv.reader([header_line]), [])
-    return header, header_line
-
-
-def _every_line_has(data: bytes, n_columns: int) -> bool:
-    """Every non-empty line after the header has exactly n_columns - 1 commas; meaningful only without quotes."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == ord("\n"))
-    commas = np.flatnonzero(buf == ord(","))
-    n_lines = len(newlines) + 1
-    commas_per_line = np.bincount(np.searchsorted(newlines, commas), minlength=n_lines)
-    line_starts = np.concatenate([[0], newlines + 1])
-    line_ends = np.concatenate([newlines, [len(buf)]])
-    lengths = line_ends - line_starts
-    empty = lengths == 0
-    # A lone "\r" is what is left of an empty CRLF line.
-    single = np.flatnonzero(lengths == 1)
-    empty[single] = buf[line_starts[single]] == ord("\r")
-    data_lines = np.arange(n_lines) > 0
-    return bool(np.all((commas_per_line == n_columns - 1) | empty | ~data_lines))
-
-
-def _read_fast(data: bytes, text: str, n_columns: int) -> pd.DataFrame | None:
-    """All fields as str plus `line`, or None when the fast reader cannot be trusted.
-
-    pandas' reader cannot report ragged rows: with `names` it drops extra
-    fields silently, pads short rows, and a first row one field longer than
-    the header turns the first column into the index for the whole file. So
-    it only gets files whose field counts are proven by counting commas, which
-    holds only when no field is quoted; everything else goes to the careful
-    reader.
-    """
-    # A bare "\r" may end lines for the C reader that the comma count cannot see.
-    if b'"' in data or data.count(b"\r") != data.count(b"\r\n") or not _every_line_has(data, n_columns):
-        return None
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            header=None,
-            skiprows=1,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-            index_col=False,
-            on_bad_lines="error",
-            names=list(range(n_columns)),
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
-        return None
-    if frame.empty:
-        frame["line"] = pd.Series(dtype="int64")
-        return frame
-    frame["line"] = np.arange(2, len(frame) + 2, dtype=np.int64)
-    return frame
-
-
-def _read_careful(text: str, n_columns: int) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
-    """csv-module reader for malformed files: ragged rows are kept aside, not dropped."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    next(reader, None)
-    good: list[list[str]] = []
-    lines: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    row_start_line = 2
-    for fields in reader:
-        line = row_start_line
-        row_start_line = reader.line_num + 1
-        if not any(field.strip() for field in fields):
-            continue
-        if len(fields) != n_columns:
-            bad.append((line, f"expected {n_columns} fields, found {len(fields)}", ",".join(fields)))
-            continue
-        good.append(fields)
-        lines.append(line)
-    frame = pd.DataFrame(good, columns=list(range(n_columns)), dtype=object)
-    frame = frame.astype(str) if len(frame) else pd.DataFrame({c: pd.Series(dtype=str) for c in range(n_columns)})
-    frame["line"] = np.asarray(lines, dtype=np.int64)
-    return frame, bad
-
-
-def _raw_text(frame: pd.DataFrame, n_columns: int) -> pd.Series:
-    raw = frame[0].astype(str)
-    for col in range(1, n_columns):
-        raw = raw + "," + frame[col].astype(str)
-    return raw
-
-
-def _strip(values: pd.Series) -> pd.Series:
-    # pandas' str.strip costs several times a plain comprehension on Python-backed strings.
-    return pd.Series([v.strip() for v in values.to_numpy(dtype=object)], index=values.index, dtype=str)
+def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int, sha256: str | None = None) -> ParsedFile:
+    """The file's valid rows and rows kept aside; `sha256`, when the caller knows it (a part of
+    a file carries the whole file's), saves hashing `data`."""
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
+    columns = plain_pings_columns(data)
+    plain = None if columns is None else read_plain_pings(data, columns, ingested_at_us)
+    if plain is None:
+        return parse_general_csv(data, file_name, sha256, ingested_at_us)
+    return plain.completed_by(parse_general_csv(plain.other_lines_file, file_name, sha256, ingested_at_us))
 
 
 def parse_csv_file(path: str | os.PathLike, ingested_at_us: int) -> ParsedFile:
@@ -298,295 +139,26 @@ def parse_csv_parts(
         raise FileChangedWhileReading(f"{path.name} changed while it was being read")
 
 
-def parse_csv_bytes(data: bytes, file_name: str, ingested_at_us: int, sha256: str | None = None) -> ParsedFile:
-    """`sha256`, when the caller knows it (a part of a file carries the whole file's), saves hashing `data`."""
-    sha256 = sha256 or hashlib.sha256(data).hexdigest()
-    # Nearly every row of a big pings export has one plain shape: those are read with
-    # numpy, the other rows by the code below (core/plain_pings.py says how).
-    from storemon_pipeline.core.plain_pings import parse_plain_pings
-
-    plain = parse_plain_pings(data, file_name, sha256, ingested_at_us)
-    if plain is not None:
-        return plain
-    text, clean_utf8 = _decode(data)
-    if not text.strip():
-        raise UnknownFileKind(f"{file_name}: the file is empty (no header)")
-    try:
-        header, _ = _split_header(text)
-        kind, positions = detect_kind(header)
-    except UnknownFileKind as exc:
-        raise UnknownFileKind(f"{file_name}: {exc}") from None
-    n_columns = len(header)
-
-    frame = _read_fast(data, text, n_columns)
-    structural: list[tuple[int, str, str]] = []
-    if frame is None:
-        frame, structural = _read_careful(text, n_columns)
-
-    # Stripping is a Python call per value: do it once per column.
-    stripped = {col: _strip(frame[col]) for col in range(n_columns)}
-    blank = np.logical_and.reduce([(stripped[col] == "").to_numpy() for col in range(n_columns)])
-    frame = frame[~blank]
-    stripped = {col: values[~blank] for col, values in stripped.items()}
-
-    reasons = pd.Series("", index=frame.index, dtype=object)
-
-    def reject(mask: pd.Series | np.ndarray, reason: str | pd.Series) -> None:
-        """A Series reason may cover only the masked rows: spelling one out for every row is costly."""
-        mask = pd.Series(np.asarray(mask, dtype=bool), index=frame.index) & (reasons == "")
-        if isinstance(reason, pd.Series):
-            reasons[mask] = reason.reindex(frame.index)[mask]
-        else:
-            reasons[mask] = reason
-
-    if not clean_utf8:
-        replaced = [frame[col].str.contains("\ufffd", regex=False).to_numpy() for col in range(n_columns)]
-        reject(np.logical_or.reduce(replaced), "not valid UTF-8")
-    header_again = pd.Series(True, index=frame.index)
-    for col in range(n_columns):
-        header_again &= stripped[col].str.lower() == header[col].strip().lower()
-    reject(header_again, "repeated header row")
-
-    columns = {name: stripped[pos] for name, pos in positions.items()}
-    store_id = columns["store_id"]
-    reject(store_id == "", "empty store_id")
-    if _longest_line(data) > MAX_STORE_ID_CHARS:
-        reject(store_id.str.len() > MAX_STORE_ID_CHARS, f"store_id longer than {MAX_STORE_ID_CHARS} characters")
-    if "\x00" in text:
-        # PostgreSQL text cannot hold NUL: the same file would load differently per dialect.
-        reject(store_id.str.contains("\x00", regex=False), "store_id contains a NUL character")
-
-    if kind == PINGS:
-        rows = _validate_pings(columns, reject, ingested_at_us)
-    elif kind == BUSINESS_HOURS:
-        rows = _validate_business_hours(columns, reject)
-    else:
-        rows = _validate_timezones(columns, reject)
-
-    ok = (reasons == "").to_numpy()
-    rows = rows[ok].reset_index(drop=True)
-    if kind == PINGS:
-        rows["store_id"] = rows["store_id"].cat.remove_unused_categories()
-    rows["line"] = frame["line"].to_numpy()[ok]
-    # The raw text is only kept for rejected rows: build it for them alone.
-    raw = _raw_text(frame[~ok], n_columns)
-
-    rejected = pd.DataFrame(
-        {
-            "file": file_name,
-            "line": frame["line"].to_numpy()[~ok],
-            "reason": reasons.to_numpy()[~ok],
-            "raw": raw.to_numpy(),
-        }
-    )
-    if structural:
-        extra = pd.DataFrame(structural, columns=["line", "reason", "raw"])
-        extra.insert(0, "file", file_name)
-        rejected = pd.concat([rejected, extra], ignore_index=True)
-    rejected = rejected.astype({"file": str, "line": "int64", "reason": str, "raw": str})
-    rejected["raw"] = [_cut_raw(raw_text) for raw_text in rejected["raw"]]
-    rejected = rejected.sort_values("line", kind="stable").reset_index(drop=True)
-    return ParsedFile(
-        file_name=file_name,
-        sha256=sha256,
-        kind=kind,
-        rows=rows,
-        rejected=rejected[REJECTED_COLUMNS],
-        n_rows=len(rows) + len(rejected),
-    )
-
-
-def _longest_line(data: bytes) -> int:
-    """Length in bytes of the longest line (an upper bound of any field's characters)."""
-    if len(data) <= MAX_STORE_ID_CHARS:
-        return len(data)
-    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
-    bounds = np.concatenate([[-1], newlines, [len(data)]])
-    return int(np.diff(bounds).max())
-
-
-def _cut_raw(raw_text: str) -> str:
-    if len(raw_text) <= MAX_RAW_CHARS:
-        return raw_text
-    return f"{raw_text[:MAX_RAW_CHARS]}... [cut: {len(raw_text)} characters in all]"
-
-
-_TS_SUFFIX = re.compile(r"\s*(?:UTC|Z)$", re.IGNORECASE)
-
-
-def _without_zone_suffix(values: pd.Series) -> pd.Series:
-    """`values` with `_TS_SUFFIX` removed.
-
-    A regex call per value was most of the time of a large pings file. The
-    export's own ending, one space and `UTC` after a non-space, is cut by
-    slicing; only the other values meet the regex.
-    """
-    texts = values.to_numpy(dtype=object)
-    plain = np.array(
-        [isinstance(v, str) and v.endswith(" UTC") and not v[-5:-4].isspace() for v in texts], dtype=bool
-    )
-    cleaned = pd.Series(texts, index=values.index, dtype=object)
-    cleaned[plain] = [v[:-4] for v in texts[plain]]
-    if not plain.all():
-        cleaned[~plain] = values[~plain].str.replace(_TS_SUFFIX, "", regex=True).to_numpy(dtype=object)
-    return cleaned
-
-
-# The only timestamps a ping may carry: a complete instant, date and time to the second, an
-# optional fraction, then optionally UTC / Z or a numeric offset. ISO 8601 also allows dates
-# and times cut short (`2023-03-14`, `2023-03-14 11:5`), and pandas reads those as real
-# instants (midnight, 11:05): a row cut off while its file was being written would load as
-# a ping at a made-up time. Anything else is an unparseable timestamp.
-COMPLETE_INSTANT = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?: ?UTC|Z|[+-]\d{2}:?\d{2})?",
-    re.IGNORECASE,
-)
-
-
-def parse_timestamps_us(values: pd.Series) -> pd.Series:
-    """Microseconds since the epoch (UTC) or <NA> for a value that is not a complete instant.
-
-    Accepts the export's `2023-01-22 12:09:39.388884 UTC` and ISO 8601 with
-    `T` and/or `Z`, with or without a fraction; an explicit offset is honoured.
-    """
-    complete = values.str.fullmatch(COMPLETE_INSTANT).fillna(False).to_numpy(dtype=bool)
-    values = values.where(complete, None)
-    parsed = pd.to_datetime(_without_zone_suffix(values), format="ISO8601", errors="coerce", utc=True)
-    as_us = parsed.dt.as_unit("us")
-    result = pd.Series(pd.NA, index=values.index, dtype="Int64")
-    valid = as_us.notna()
-    result[valid] = as_us[valid].astype("int64")
-    return result
-
-
-def _validate_pings(columns, reject, ingested_at_us: int) -> pd.DataFrame:
-    status = columns["status"].str.lower()
-    unknown = ~status.isin(["active", "inactive"])
-    reject(unknown, "unknown status " + columns["status"][unknown].str.slice(0, 40).map(repr))
-    ts_us = parse_timestamps_us(columns["timestamp_utc"])
-    reject(ts_us.isna(), "unparseable timestamp")
-    latest_allowed_us = ingested_at_us + FUTURE_TOLERANCE_US
-    filled = ts_us.fillna(EARLIEST_PING_US)
-    reject((filled < EARLIEST_PING_US) | (filled > latest_allowed_us), "timestamp out of range")
-    return pd.DataFrame(
-        {
-            "store_id": pd.Categorical(columns["store_id"].astype(str).to_numpy()),
-            "ts_us": filled.astype("int64").to_numpy(),
-            "active": (status == "active").to_numpy(),
-        }
-    )
-
-
-_TIME_OF_DAY = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
-_ZERO = ord("0")
-
-
-def _parse_times_of_day_regex(values: pd.Series) -> pd.Series:
-    parts = values.str.extract(_TIME_OF_DAY)
-    hours = pd.to_numeric(parts[0], errors="coerce")
-    minutes = pd.to_numeric(parts[1], errors="coerce")
-    seconds = pd.to_numeric(parts[2], errors="coerce").fillna(0)
-    ok = hours.between(0, 23) & minutes.between(0, 59) & seconds.between(0, 59)
-    total = hours * 3600 + minutes * 60 + seconds
-    return total.where(ok).astype("Int64")
-
-
-def parse_times_of_day_s(values: pd.Series) -> pd.Series:
-    """Seconds since local midnight for `HH:MM[:SS]`, or <NA> when not a time of day.
-
-    The regex above is the definition; running it per value is the slow part
-    of a large hours file. Nearly every value is exactly `HH:MM:SS` or
-    `HH:MM`, so those are read as fixed character positions of a numpy
-    unicode array, and only the rest (`9:00`, fractions, junk) meets the regex.
-    """
-    n = len(values)
-    lengths = values.str.len().to_numpy(dtype="float64", na_value=np.nan)
-    # U8 keeps the first 8 characters, all that the two fixed forms have.
-    chars = values.to_numpy(dtype=object).astype("U8").view(np.uint32).reshape(n, 8).astype(np.int64) - _ZERO
-    digit = (chars >= 0) & (chars <= 9)
-    colon = chars == ord(":") - _ZERO
-    long_form = (lengths == 8) & colon[:, 2] & colon[:, 5] & digit[:, [0, 1, 3, 4, 6, 7]].all(axis=1)
-    short_form = (lengths == 5) & colon[:, 2] & digit[:, [0, 1, 3, 4]].all(axis=1)
-    fixed = long_form | short_form
-    hours = chars[:, 0] * 10 + chars[:, 1]
-    minutes = chars[:, 3] * 10 + chars[:, 4]
-    seconds = np.where(long_form, chars[:, 6] * 10 + chars[:, 7], 0)
-    ok = fixed & (hours <= 23) & (minutes <= 59) & (seconds <= 59)
-    result = pd.Series(
-        pd.array(hours * 3600 + minutes * 60 + seconds, dtype="Int64"), index=values.index
-    )
-    result[~ok] = pd.NA
-    if not fixed.all():
-        result[~fixed] = _parse_times_of_day_regex(values[~fixed])
-    return result
-
-
-_PLAIN_DAYS = {str(d): float(d) for d in range(7)}
-
-
-def _validate_business_hours(columns, reject) -> pd.DataFrame:
-    text = columns["day_of_week"]
-    # The plain spellings "0".."6" are nearly all values; only the rest meets the regex.
-    plain = text.isin(list(_PLAIN_DAYS))
-    day = pd.Series(np.nan, index=text.index)
-    day[plain] = text[plain].map(_PLAIN_DAYS)
-    other = ~plain
-    if other.any():
-        odd = text[other]
-        day[other] = pd.to_numeric(odd.where(odd.str.fullmatch(r"\d+"), None), errors="coerce")
-    reject(~day.between(0, 6).fillna(False).astype(bool), "day of week outside 0-6")
-    start_s = parse_times_of_day_s(columns["start_time_local"])
-    end_s = parse_times_of_day_s(columns["end_time_local"])
-    reject(start_s.isna(), "unparseable start_time_local")
-    reject(end_s.isna(), "unparseable end_time_local")
-    return pd.DataFrame(
-        {
-            "store_id": columns["store_id"].astype(str).to_numpy(),
-            "day_of_week": day.fillna(0).astype("int8").to_numpy(),
-            "start_s": start_s.fillna(0).astype("int32").to_numpy(),
-            "end_s": end_s.fillna(0).astype("int32").to_numpy(),
-        }
-    )
-
-
-def _validate_timezones(columns, reject) -> pd.DataFrame:
-    zone = columns["timezone_str"]
-    unknown = ~zone.isin(known_zone_names())
-    reject(unknown, "unknown zone name " + zone[unknown].str.slice(0, 60).map(repr))
-    return pd.DataFrame({"store_id": columns["store_id"].astype(str).to_numpy(), "timezone": zone.to_numpy()})
-
-
-
 def peek_kind(path: str | os.PathLike) -> str:
     """The kind of a file from its header line alone (no full parse)."""
     with open(path, "rb") as handle:
         head = handle.read(64 * 1024)
-    text, _ = _decode(head)
-    if not text.strip():
-        raise UnknownFileKind(f"{Path(path).name}: the file is empty (no header)")
-    try:
-        header, _ = _split_header(text)
-        return detect_kind(header)[0]
-    except UnknownFileKind as exc:
-        raise UnknownFileKind(f"{Path(path).name}: {exc}") from None
+    text, _ = decode_text(head)
+    return read_header(text, Path(path).name)[1]
 
 
 def scan_csv_file(path: str | os.PathLike) -> FileScan:
     digest = hashlib.sha256()
-    size, has_quote, has_bare_cr, pending_cr = 0, False, False, False
+    size, splittable, held_cr = 0, True, b""
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
             size += len(block)
-            has_quote = has_quote or b'"' in block
-            if pending_cr and not block.startswith(b"\n"):
-                has_bare_cr = True
             # A "\r" ending the block is judged with the next block's first byte.
-            pending_cr = block.endswith(b"\r")
-            # (`in` first: most exports have no "\r", and counting costs two more passes.)
-            if b"\r" in block and block.count(b"\r") - block.count(b"\r\n") - pending_cr > 0:
-                has_bare_cr = True
-    return FileScan(digest.hexdigest(), size, not (has_quote or has_bare_cr or pending_cr))
+            text = held_cr + block
+            held_cr = b"\r" if text.endswith(b"\r") else b""
+            splittable = splittable and lines_are_rows(text[: len(text) - len(held_cr)])
+    return FileScan(digest.hexdigest(), size, splittable and not held_cr)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

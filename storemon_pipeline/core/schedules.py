@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from storemon_pipeline.core.inputs import known_zone_names
+from storemon_pipeline.core.values import known_zone_names
 
 DEFAULT_ZONE = "America/Chicago"
 SECONDS_PER_DAY = 86_400

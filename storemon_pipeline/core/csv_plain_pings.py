@@ -8,27 +8,31 @@ a cold ingest. Here the rows of that shape are recognised and parsed on the
 file's bytes with numpy, a chunk of lines at a time (memory stays bounded by
 the chunk, not the file); store ids become Python strings once per distinct id.
 
-Every line that is not of the strict shape (spaces to trim, another case, an
-offset, a fraction of other than six digits, a time out of range, anything
-odd) is left to the general reader (`inputs.parse_csv_bytes`), which parses a
-file made of the header and those lines only; its line numbers are mapped
-back. So the general reader stays the definition of every rule, and this path
-only takes rows whose result it computes exactly (checked against the general
-reader in test_core_plain_pings).
+Which files come here is formats.plain_pings_columns' to say, and the dispatcher's
+(core/inputs.py) to act on. Every line that is not of the strict shape (spaces to
+trim, another case, an offset, a fraction of other than six digits, a time out of
+range, anything odd) is left out of the rows read here: the dispatcher has the
+general reader (core/csv_general.py) parse a file made of the header and those
+lines only, and `PlainPingRows.completed_by` maps its line numbers back. So the
+general reader stays the definition of every rule, and this path only takes rows
+whose result it computes exactly (checked against the general reader in
+test_core_plain_pings). This module imports neither of the two.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from storemon_pipeline.core import inputs
+from storemon_pipeline.core.formats import PINGS, ParsedFile, find_lines
+from storemon_pipeline.core.values import ping_times_in_range
 
 CHUNK_BYTES = 32 << 20
 # Longer (or non-printable-ASCII) store ids take the general path.
 MAX_FAST_STORE_ID_BYTES = 64
-_BOM = b"\xef\xbb\xbf"
 _DIGIT_OFFSETS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
 _TS_WINDOW = 30
 _PADDING = 64
@@ -43,23 +47,45 @@ class _NotPlain(Exception):
     """The file is not of the plain shape: the general reader takes all of it."""
 
 
-def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: int) -> inputs.ParsedFile | None:
-    """ParsedFile of a plain pings file, or None when the general reader must read the whole file."""
-    body_start = len(_BOM) if data.startswith(_BOM) else 0
-    header_end = data.find(b"\n")
-    if header_end < 0 or b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
-        return None
-    if not data.isascii() and not (body_start and data[body_start:].isascii()):
-        return None
-    try:
-        header, _ = inputs._split_header(data[body_start:header_end].decode("ascii"))
-        kind, positions = inputs.detect_kind(header)
-    except (inputs.UnknownFileKind, UnicodeDecodeError):
-        return None
-    if kind != inputs.PINGS or len(header) != 3:
-        return None
-    latest_allowed_us = ingested_at_us + inputs.FUTURE_TOLERANCE_US
+@dataclass
+class PlainPingRows:
+    """The rows of a pings file read by numpy, and the file of the other lines, for the general reader."""
 
+    # store_id (categorical, categories sorted), ts_us, active, line: as the general reader gives them.
+    rows: pd.DataFrame
+    # The header and every line not of the plain shape, in order; line k (k >= 2) of it is
+    # line other_line_numbers[k - 2] of the file.
+    other_lines_file: bytes
+    other_line_numbers: np.ndarray
+
+    def completed_by(self, other: ParsedFile) -> ParsedFile:
+        """The whole file's ParsedFile, given the general reader's of `other_lines_file` (with the file's name and sha256)."""
+        if len(self.other_line_numbers) == 0:
+            # The general reader's own (empty) table of rejected rows, dtypes included.
+            rows, rejected = self.rows, other.rejected
+        else:
+            other_rows = other.rows.copy()
+            other_rows["line"] = self.other_line_numbers[other_rows["line"].to_numpy() - 2]
+            rejected = other.rejected.copy()
+            rejected["line"] = self.other_line_numbers[rejected["line"].to_numpy() - 2]
+            store_id = union_categoricals([self.rows["store_id"].array, other_rows["store_id"].array], sort_categories=True)
+            rows = pd.concat([self.rows.drop(columns="store_id"), other_rows.drop(columns="store_id")], ignore_index=True)
+            rows.insert(0, "store_id", store_id)
+            rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
+            rows = rows.astype({"ts_us": "int64", "active": bool, "line": "int64"})
+        return ParsedFile(
+            file_name=other.file_name,
+            sha256=other.sha256,
+            kind=PINGS,
+            rows=rows[["store_id", "ts_us", "active", "line"]],
+            rejected=rejected,
+            n_rows=len(rows) + len(rejected),
+        )
+
+
+def read_plain_pings(data: bytes, positions: dict[str, int], ingested_at_us: int) -> PlainPingRows | None:
+    """The plain rows of a file formats.plain_pings_columns let through, or None: the general reader reads it all."""
+    header_end = data.find(b"\n")
     store_hashes, ts_parts, active_parts, line_parts, other_lines, other_texts = [], [], [], [], [], []
     id_of_hash: dict[int, str] = {}
     first_line = 2  # the header is line 1
@@ -69,7 +95,7 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
             end = data.find(b"\n", min(position + CHUNK_BYTES, len(data)) - 1)
             end = len(data) if end < 0 else end + 1
             chunk = np.frombuffer(data, dtype=np.uint8, count=end - position, offset=position)
-            n_lines, canonical = _chunk_rows(chunk, positions, latest_allowed_us, id_of_hash)
+            n_lines, canonical = _chunk_rows(chunk, positions, ingested_at_us, id_of_hash)
             hashes, ts_us, active, fast_index, other_index, starts, ends = canonical
             store_hashes.append(hashes)
             ts_parts.append(ts_us)
@@ -92,7 +118,7 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
     by_name = np.argsort(store_names)
     rank = np.empty(len(by_name), dtype=np.int64)
     rank[by_name] = np.arange(len(by_name))
-    fast_rows = pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "store_id": pd.Categorical.from_codes(rank[codes], categories=pd.Index(store_names[by_name], dtype="str")),
             "ts_us": _join(ts_parts),
@@ -102,32 +128,9 @@ def parse_plain_pings(data: bytes, file_name: str, sha256: str, ingested_at_us: 
         copy=False,
     )
     del codes
-
     other_line_numbers = np.concatenate(other_lines) if other_lines else np.empty(0, dtype=np.int64)
-    if len(other_line_numbers) == 0:
-        # The general reader's own (empty) table of rejected rows, dtypes included.
-        rows, rejected = fast_rows, inputs.parse_csv_bytes(data[:header_end] + b"\n", file_name, ingested_at_us).rejected
-    else:
-        rest_file = data[:header_end] + b"\n" + b"\n".join(other_texts) + b"\n"
-        rest = inputs.parse_csv_bytes(rest_file, file_name, ingested_at_us)
-        # Line k of the rest file (k >= 2) is line other_line_numbers[k - 2] of the file.
-        rest_rows = rest.rows.copy()
-        rest_rows["line"] = other_line_numbers[rest_rows["line"].to_numpy() - 2]
-        rejected = rest.rejected.copy()
-        rejected["line"] = other_line_numbers[rejected["line"].to_numpy() - 2]
-        store_id = union_categoricals([fast_rows["store_id"].array, rest_rows["store_id"].array], sort_categories=True)
-        rows = pd.concat([fast_rows.drop(columns="store_id"), rest_rows.drop(columns="store_id")], ignore_index=True)
-        rows.insert(0, "store_id", store_id)
-        rows = rows.sort_values("line", kind="stable").reset_index(drop=True)
-        rows = rows.astype({"ts_us": "int64", "active": bool, "line": "int64"})
-    return inputs.ParsedFile(
-        file_name=file_name,
-        sha256=sha256,
-        kind=inputs.PINGS,
-        rows=rows[["store_id", "ts_us", "active", "line"]],
-        rejected=rejected,
-        n_rows=len(rows) + len(rejected),
-    )
+    other_lines_file = b"\n".join([data[:header_end], *other_texts, b""])
+    return PlainPingRows(rows, other_lines_file, other_line_numbers)
 
 
 def _join(parts: list[np.ndarray]) -> np.ndarray:
@@ -146,27 +149,15 @@ def _gather(padded_chunk: np.ndarray, starts: np.ndarray, width: int) -> np.ndar
     return np.lib.stride_tricks.sliding_window_view(padded_chunk, width)[starts]
 
 
-def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], latest_allowed_us: int, id_of_hash: dict[int, str]):
+def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], ingested_at_us: int, id_of_hash: dict[int, str]):
     padded = np.concatenate([chunk, np.zeros(_PADDING, dtype=np.uint8)])
-    newlines = np.flatnonzero(chunk == ord("\n"))
-    starts = np.concatenate([[0], newlines + 1])
-    ends = np.concatenate([newlines, [len(chunk)]])
-    if len(chunk) and chunk[-1] == ord("\n"):
-        # The chunk ends a line: nothing follows its last newline.
-        starts, ends = starts[:-1], ends[:-1]
+    lines = find_lines(chunk)
+    starts, ends = lines.starts, lines.ends
     n_lines = len(starts)
-    has_cr = (ends > starts) & (chunk[np.maximum(ends - 1, 0)] == ord("\r"))
-    ends = ends - has_cr
-    empty = ends == starts
-    commas = np.flatnonzero(chunk == ord(","))
-    comma_line = np.searchsorted(newlines, commas)
-    per_line = np.bincount(comma_line, minlength=n_lines)[:n_lines]
-    if len(comma_line) and comma_line[-1] >= n_lines:
+    if not lines.have_fields(3).all():
         raise _NotPlain
-    if not np.all(np.where(empty, per_line == 0, per_line == 2)):
-        raise _NotPlain
-    filled = np.flatnonzero(~empty)
-    pairs = commas.reshape(-1, 2)
+    filled = np.flatnonzero(~lines.empty)
+    pairs = lines.commas.reshape(-1, 2)
     field_start = [starts[filled], pairs[:, 0] + 1, pairs[:, 1] + 1]
     field_end = [pairs[:, 0], pairs[:, 1], ends[filled]]
     store_col, status_col, ts_col = positions["store_id"], positions["status"], positions["timestamp_utc"]
@@ -179,7 +170,7 @@ def _chunk_rows(chunk: np.ndarray, positions: dict[str, int], latest_allowed_us:
     ok = is_active | is_inactive
 
     ts_us, ts_ok = _timestamps_us(padded, field_start[ts_col], field_end[ts_col] - field_start[ts_col])
-    ok &= ts_ok & (ts_us >= inputs.EARLIEST_PING_US) & (ts_us <= latest_allowed_us)
+    ok &= ts_ok & ping_times_in_range(ts_us, ingested_at_us)
 
     store_start, store_len = field_start[store_col], field_end[store_col] - field_start[store_col]
     ok &= (store_len >= 1) & (store_len <= MAX_FAST_STORE_ID_BYTES)
