@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -32,16 +32,27 @@ import numpy as np
 import pandas as pd
 
 from storemon_pipeline.core.business_time import business_intervals_utc
-from storemon_pipeline.core.clock import US_PER_DAY, US_PER_HOUR, US_PER_S
+from storemon_pipeline.core.clock import (
+    US_PER_DAY,
+    US_PER_HOUR,
+    US_PER_S,
+    WINDOW_SPANS_US,
+    parse_instant_us,
+    partition_key,
+    whole_second_at_or_after_us,
+)
+from storemon_pipeline.core.inputs import BUSINESS_HOURS, KIND_COLUMNS, PINGS, TIMEZONES
 from storemon_pipeline.core.report import REPORT_COLUMNS
-from storemon_pipeline.core.schedules import DEFAULT_ZONE, normalize_schedules
+from storemon_pipeline.core.schedules import DEFAULT_ZONE, END_OF_DAY_SPELLINGS_S, SECONDS_PER_DAY, normalize_schedules
+from storemon_pipeline.core.segments import ACTIVE, INACTIVE
 
-US_PER_WEEK = 7 * US_PER_DAY
-SECONDS_PER_DAY = 86_400
+US_PER_WEEK = WINDOW_SPANS_US["week"]
 
-PINGS_HEADER = ["store_id", "status", "timestamp_utc"]
-BUSINESS_HOURS_HEADER = ["store_id", "dayOfWeek", "start_time_local", "end_time_local"]
-TIMEZONES_HEADER = ["store_id", "timezone_str"]
+# The exports' headers are the core's columns of each kind; the hours export spells
+# day_of_week "dayOfWeek" (the core reads headers case-insensitively).
+PINGS_HEADER = list(KIND_COLUMNS[PINGS])
+BUSINESS_HOURS_HEADER = ["dayOfWeek" if column == "day_of_week" else column for column in KIND_COLUMNS[BUSINESS_HOURS]]
+TIMEZONES_HEADER = list(KIND_COLUMNS[TIMEZONES])
 # The truth is the report's shape, so the two compare column by column.
 TRUTH_COLUMNS = REPORT_COLUMNS
 BUSINESS_TIME_COLUMNS = ["store_id", "business_last_hour", "business_last_day", "business_last_week"]
@@ -75,8 +86,7 @@ SCHEDULE_PROFILE_SHARES = {
     "short": 0.07,
 }
 PROFILES_WITH_CLOSED_DAYS = ("regular", "overnight", "split", "end_of_day", "overlapping")
-END_OF_DAY_59_59_S = 23 * 3600 + 59 * 60 + 59
-END_OF_DAY_59_S = 23 * 3600 + 59 * 60
+END_OF_DAY_59_S, END_OF_DAY_59_59_S = END_OF_DAY_SPELLINGS_S
 
 # Poll slots generated per chunk of stores: bounds memory for long histories
 # while keeping every numpy call large. Fixed, so a seed gives the same fleet
@@ -144,7 +154,7 @@ class PingLog:
             last = min(first + rows_per_chunk, n_valid)
             columns = {
                 "store_id": store_id_bytes[self.store_index[first:last]],
-                "status": np.where(self.active[first:last], b"active", b"inactive"),
+                "status": np.where(self.active[first:last], ACTIVE.encode(), INACTIVE.encode()),
                 "timestamp_utc": format_timestamps_utc(self.ts_us[first:last]),
             }
             if extra is not None:
@@ -194,7 +204,7 @@ class SimulatedFleet:
 
     @property
     def as_of(self) -> str:
-        return datetime.fromtimestamp(self.as_of_us / US_PER_S, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return partition_key(self.as_of_us)
 
 
 # ---------------------------------------------------------------- formatting
@@ -259,14 +269,16 @@ def format_times_of_day(seconds: np.ndarray, with_seconds: np.ndarray | bool = T
 
 
 def _as_of_us(as_of: datetime | str | pd.Timestamp | int) -> int:
-    """Instant in microseconds, rounded up to the whole second like the report clock."""
-    if isinstance(as_of, (int, np.integer)):
+    """Instant in microseconds, read and rounded up to the whole second like the report clock's."""
+    if isinstance(as_of, str):
+        as_of_us = parse_instant_us(as_of)
+    elif isinstance(as_of, (int, np.integer)):
         as_of_us = int(as_of)
     else:
         stamp = pd.Timestamp(as_of)
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         as_of_us = int(stamp.value // 1000)
-    return -(-as_of_us // US_PER_S) * US_PER_S
+    return whole_second_at_or_after_us(as_of_us)
 
 
 def _unique_store_ids(rng: np.random.Generator, n_stores: int) -> np.ndarray:
@@ -642,10 +654,10 @@ def _bad_rows(rng: np.random.Generator, store_ids: np.ndarray, has_hours: np.nda
     pings = (
         [("unknown status", [s, status, t])
          for s, status, t in zip(some(store_ids), cycle(["unknown", "online", "act1ve"]), recent)]
-        + [("unparseable timestamp", [s, "active", t]) for s, t in
+        + [("unparseable timestamp", [s, ACTIVE, t]) for s, t in
            zip(some(store_ids), cycle(["not a timestamp", "2023-02-30 10:00:00 UTC", "2023-03-13 25:61:00 UTC"]))]
-        + [("empty store_id", ["", "active", t]) for t in recent]
-        + [("out of range", [s, "active", t]) for s, t in
+        + [("empty store_id", ["", ACTIVE, t]) for t in recent]
+        + [("out of range", [s, ACTIVE, t]) for s, t in
            zip(some(store_ids), cycle(["1999-12-31 23:59:59.000000 UTC", "2099-01-01 00:00:00.000000 UTC"]))]
     )
     with_hours = some(store_ids[has_hours])
@@ -764,7 +776,7 @@ def simulate_fleet(n_stores: int, days: float, as_of: datetime | str | int, seed
         copied = bad_rng.choice(len(poll_ts), size=min(settings.duplicate_pings, len(poll_ts)), replace=False)
         duplicates = pd.DataFrame({
             "store_id": store_ids[poll_store[copied]],
-            "status": np.where(active[copied], "active", "inactive").astype(object),
+            "status": np.where(active[copied], ACTIVE, INACTIVE).astype(object),
             "timestamp_utc": format_timestamps_utc(poll_ts[copied]).astype(str).astype(object),
             "position": copied + 1,
             "kind": "duplicate",
