@@ -6,7 +6,7 @@ has a continuous-time active/inactive process; a poller asks it about hourly
 off while closed, so their closed-hours polls say inactive. The truth is what
 a perfect observer would report: business time (docs/report-semantics.md#business-time, computed with the
 project's own `core.schedules` / `core.business_time`) split by the TRUE
-status, not by what the polls saw.
+status, not by what the polls saw, and summed by the report's own `core.report`.
 
 Everything is vectorised over stores and polls; the only loops are over
 schedule profiles, zones, poll chunks of many stores and output chunks.
@@ -42,7 +42,7 @@ from storemon_pipeline.core.clock import (
     whole_second_at_or_after_us,
 )
 from storemon_pipeline.core.inputs import BUSINESS_HOURS, KIND_COLUMNS, PINGS, TIMEZONES
-from storemon_pipeline.core.report import REPORT_COLUMNS
+from storemon_pipeline.core.report import business_time_by_window, store_report
 from storemon_pipeline.core.schedules import DEFAULT_ZONE, END_OF_DAY_SPELLINGS_S, SECONDS_PER_DAY, normalize_schedules
 from storemon_pipeline.core.segments import ACTIVE, INACTIVE
 
@@ -53,12 +53,7 @@ US_PER_WEEK = WINDOW_SPANS_US["week"]
 PINGS_HEADER = list(KIND_COLUMNS[PINGS])
 BUSINESS_HOURS_HEADER = ["dayOfWeek" if column == "day_of_week" else column for column in KIND_COLUMNS[BUSINESS_HOURS]]
 TIMEZONES_HEADER = list(KIND_COLUMNS[TIMEZONES])
-# The truth is the report's shape, so the two compare column by column.
-TRUTH_COLUMNS = REPORT_COLUMNS
-BUSINESS_TIME_COLUMNS = ["store_id", "business_last_hour", "business_last_day", "business_last_week"]
-# (window name, window length, seconds per reported unit): the hour is
-# reported in minutes, day and week in hours, as the report does.
-WINDOWS = (("last_hour", US_PER_HOUR, 60), ("last_day", US_PER_DAY, 3600), ("last_week", US_PER_WEEK, 3600))
+
 
 # Shares resemble the real export (mostly US zones, a few abroad, one half-hour zone).
 ZONE_SHARES = {
@@ -188,8 +183,8 @@ class SimulatedFleet:
     ping_log: PingLog
     business_hours: pd.DataFrame  # store_id, dayOfWeek, start_time_local, end_time_local (strings)
     timezones: pd.DataFrame  # store_id, timezone_str (strings)
-    truth: pd.DataFrame  # TRUTH_COLUMNS
-    business_time: pd.DataFrame  # BUSINESS_TIME_COLUMNS, unrounded, same units as truth
+    truth: pd.DataFrame  # the report's columns (core.report.REPORT_COLUMNS)
+    business_time: pd.DataFrame  # core.report.business_time_by_window: unrounded, same units as truth
     true_status: pd.DataFrame  # store_id, start_us, end_us, active: the true process, disjoint per store
     schedules: pd.DataFrame  # core.normalize_schedules output the truth was computed from
     stores: pd.DataFrame  # one row per simulated store: how it was made
@@ -449,10 +444,11 @@ def _true_status_segments(
 
 
 class IntervalLookup:
-    """Point and cumulative queries on disjoint sorted intervals of many stores at once.
+    """Point queries on disjoint sorted intervals of many stores at once.
 
-    Store index and time are folded into one int64 key so one searchsorted
-    answers every query, whatever its store.
+    Store index and time are folded into one int64 key, `store * stride + (t - lo_us)`,
+    so one searchsorted answers every query, whatever its store. (core.segments
+    packs its keys into a 40-bit offset, 12.7 days; a simulated history runs for months.)
     """
 
     def __init__(self, store: np.ndarray, start_us: np.ndarray, end_us: np.ndarray, weight: np.ndarray | None,
@@ -466,20 +462,22 @@ class IntervalLookup:
         self.store = np.asarray(store, dtype=np.int64)[order]
         self.start_us = np.clip(np.asarray(start_us, dtype=np.int64)[order], self.lo_us, self.hi_us)
         self.end_us = np.clip(np.asarray(end_us, dtype=np.int64)[order], self.lo_us, self.hi_us)
-        self.keys = self.store * self.stride + (self.start_us - self.lo_us)
+        self.keys = self.key(self.store, self.start_us)
         self.weight = np.ones(len(order), bool) if weight is None else np.asarray(weight, dtype=bool)[order]
-        weighted = (self.end_us - self.start_us) * self.weight
-        # Weighted length before each interval within its store.
-        total_before = np.concatenate([[0], np.cumsum(weighted)[:-1]])
-        first_of_store = np.ones(len(order), dtype=bool)
-        first_of_store[1:] = self.store[1:] != self.store[:-1]
-        store_base = np.maximum.accumulate(np.where(first_of_store, total_before, 0))
-        self.cum_before = total_before - store_base
+
+    def key(self, store: np.ndarray, t_us: np.ndarray) -> np.ndarray:
+        """The key of each (store index, instant), the instant clipped to [lo_us, hi_us]."""
+        t_us = np.clip(np.asarray(t_us, dtype=np.int64), self.lo_us, self.hi_us)
+        return np.asarray(store, dtype=np.int64) * self.stride + (t_us - self.lo_us)
+
+    def boundary_keys(self) -> np.ndarray:
+        """The keys of every start and end."""
+        return np.concatenate([self.keys, self.key(self.store, self.end_us)])
 
     def _position(self, store: np.ndarray, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t_us = np.clip(np.asarray(t_us, dtype=np.int64), self.lo_us, self.hi_us)
         store = np.asarray(store, dtype=np.int64)
-        position = np.searchsorted(self.keys, store * self.stride + (t_us - self.lo_us), side="right") - 1
+        position = np.searchsorted(self.keys, self.key(store, t_us), side="right") - 1
         safe = np.maximum(position, 0)
         same_store = (position >= 0) & (self.store[safe] == store) if len(self.keys) else np.zeros(len(store), bool)
         return safe, same_store, t_us
@@ -498,64 +496,58 @@ class IntervalLookup:
         position, same_store, t_us = self._position(store, t_us)
         return same_store & (t_us < self.end_us[position]) & self.weight[position]
 
-    def weighted_length_until(self, store: np.ndarray, t_us: np.ndarray) -> np.ndarray:
-        """Weighted length of the store's intervals within [lo_us, t)."""
-        if len(self.keys) == 0:
-            return np.zeros(len(t_us), dtype=np.int64)
-        position, same_store, t_us = self._position(store, t_us)
-        inside = np.clip(t_us - self.start_us[position], 0, self.end_us[position] - self.start_us[position])
-        return np.where(same_store, self.cum_before[position] + inside * self.weight[position], 0)
-
 
 # ---------------------------------------------------------------- truth
 
 
 def truth_as_of(schedules: pd.DataFrame, true_status: pd.DataFrame, as_of_us: int,
                 store_ids: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(truth, business_time) per store as of `as_of_us`, from a true status and normalized schedules.
+    """(truth, business_time) per store as of `as_of_us`: what a perfect observer would report.
 
     `true_status`: store_id, start_us, end_us, active (disjoint per store);
     time a store's segments do not cover counts as not active. `schedules`:
-    `core.schedules.normalize_schedules` output. Truth is rounded like the
-    report; business_time is exact (same units).
+    `core.schedules.normalize_schedules` output. The last week's business time,
+    split by the true status, goes through the report's own sums
+    (`core.report.store_report`), so truth is rounded like the report;
+    business_time (`core.report.business_time_by_window`) is exact, in the same units.
     """
     if store_ids is None:
         store_ids = schedules["store_id"].unique()
     store_ids = np.sort(np.asarray(list(store_ids), dtype=object).astype(str)).astype(object)
-    index_of = pd.Index(store_ids)
     week_start_us = as_of_us - US_PER_WEEK
-    intervals = business_intervals_utc(schedules, week_start_us, as_of_us)
-    interval_store = index_of.get_indexer(intervals["store_id"])
-    interval_start = intervals["start_us"].to_numpy(dtype=np.int64)
-    interval_end = intervals["end_us"].to_numpy(dtype=np.int64)
-    known = interval_store >= 0
-    interval_store, interval_start, interval_end = interval_store[known], interval_start[known], interval_end[known]
+    business = business_intervals_utc(schedules, week_start_us, as_of_us)
+    observed = _business_time_by_true_status(business, true_status, pd.Index(store_ids), week_start_us, as_of_us)
+    return store_report(observed, store_ids, as_of_us), business_time_by_window(business, store_ids, as_of_us)
 
-    status_store = index_of.get_indexer(true_status["store_id"])
-    covered = status_store >= 0
-    status = IntervalLookup(status_store[covered], true_status["start_us"].to_numpy(np.int64)[covered],
-                            true_status["end_us"].to_numpy(np.int64)[covered],
-                            true_status["active"].to_numpy(bool)[covered], week_start_us, as_of_us)
 
-    truth = {"store_id": store_ids}
-    business = {"store_id": store_ids}
-    n = len(store_ids)
-    for window, length_us, unit_s in WINDOWS:
-        lo = np.maximum(interval_start, as_of_us - length_us)
-        hi = np.minimum(interval_end, as_of_us)
-        use = hi > lo
-        business_us = np.bincount(interval_store[use], weights=(hi - lo)[use], minlength=n)
-        up_us = np.bincount(
-            interval_store[use],
-            weights=(status.weighted_length_until(interval_store[use], hi[use])
-                     - status.weighted_length_until(interval_store[use], lo[use])),
-            minlength=n,
-        )
-        unit_us = unit_s * US_PER_S
-        truth[f"uptime_{window}"] = np.round(up_us / unit_us, 2)
-        truth[f"downtime_{window}"] = np.round((business_us - up_us) / unit_us, 2)
-        business[f"business_{window}"] = business_us / unit_us
-    return pd.DataFrame(truth)[TRUTH_COLUMNS], pd.DataFrame(business)[BUSINESS_TIME_COLUMNS]
+def _business_time_by_true_status(business: pd.DataFrame, true_status: pd.DataFrame, stores: pd.Index,
+                                  lo_us: int, hi_us: int) -> pd.DataFrame:
+    """Business time within [lo_us, hi_us] as segments (core.segments.SEGMENT_COLUMNS) of the true status.
+
+    Cut at every boundary of a business interval or a status segment, each
+    piece is wholly inside or outside business time and of one true status.
+    """
+    def lookup(frame: pd.DataFrame, weight: np.ndarray | None) -> IntervalLookup:
+        store = stores.get_indexer(frame["store_id"])
+        known = store >= 0
+        return IntervalLookup(store[known], frame["start_us"].to_numpy(np.int64)[known],
+                              frame["end_us"].to_numpy(np.int64)[known],
+                              None if weight is None else weight[known], lo_us, hi_us)
+
+    is_open = lookup(business, None)
+    is_active = lookup(true_status, true_status["active"].to_numpy(bool))
+    cuts = np.unique(np.concatenate([is_open.boundary_keys(), is_active.boundary_keys()]))
+    store, start_us = np.divmod(cuts[:-1], is_open.stride)
+    end_store, end_us = np.divmod(cuts[1:], is_open.stride)
+    start_us, end_us = start_us + lo_us, end_us + lo_us
+    piece = (store == end_store) & is_open.contains(store, start_us)
+    store, start_us, end_us = store[piece], start_us[piece], end_us[piece]
+    return pd.DataFrame({
+        "store_id": stores.to_numpy()[store],
+        "start_us": start_us,
+        "end_us": end_us,
+        "status": np.where(is_active.value_at(store, start_us), ACTIVE, INACTIVE).astype(object),
+    })
 
 
 # ---------------------------------------------------------------- polls
