@@ -820,12 +820,6 @@ def simulate_fleet(n_stores: int, days: float, as_of: datetime | str | int, seed
     )
 
 
-def inject_bad_rows(n_stores: int, days: float, as_of: datetime | str | int, seed: int = 0,
-                    **knobs: object) -> SimulatedFleet:
-    """The same fleet as simulate_fleet(...) with bad rows and duplicate pings added."""
-    return simulate_fleet(n_stores, days, as_of, seed, **{**knobs, "bad_rows": True})
-
-
 # ---------------------------------------------------------------- files
 
 
