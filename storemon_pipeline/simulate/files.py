@@ -18,7 +18,10 @@ from storemon_pipeline.simulate.model import (
 
 
 def _write_atomically(path: Path, write) -> None:
-    # An inbox sensor must never pick up half a file: write beside it, then rename.
+    # An inbox sensor must never pick up half a file: write beside it, then rename
+    # (the sensor skips *.tmp). Not assets.report.write_atomically: that one takes
+    # the whole text at once, where millions of pings are written chunk by chunk,
+    # and the simulator stays free of Dagster's assets.
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as handle:
         write(handle)
@@ -43,6 +46,9 @@ def _write_pings(log: PingLog, handle) -> None:
 
 
 def _write_frame(frame: pd.DataFrame, handle) -> None:
+    # Not core.report.report_csv (fixed two decimals, the report's columns only): the
+    # truth keeps pandas' shortest float text (1.5, not 1.50), in which data/ and
+    # storemon_pipeline_tests/fixtures/sample_truth.csv were written; tests compare numbers.
     handle.write(frame.to_csv(index=False, lineterminator="\n").encode())
 
 
