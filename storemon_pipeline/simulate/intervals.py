@@ -36,24 +36,21 @@ class IntervalLookup:
         """The keys of every start and end."""
         return np.concatenate([self.keys, self.key(self.store, self.end_us)])
 
-    def _position(self, store: np.ndarray, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _holder(self, store: np.ndarray, t_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per query: the position of the interval that may hold t, and whether it does."""
+        if len(self.keys) == 0:
+            return np.zeros(len(t_us), dtype=np.int64), np.zeros(len(t_us), dtype=bool)
         t_us = np.clip(np.asarray(t_us, dtype=np.int64), self.lo_us, self.hi_us)
         store = np.asarray(store, dtype=np.int64)
         position = np.searchsorted(self.keys, self.key(store, t_us), side="right") - 1
         safe = np.maximum(position, 0)
-        same_store = (position >= 0) & (self.store[safe] == store) if len(self.keys) else np.zeros(len(store), bool)
-        return safe, same_store, t_us
+        return safe, (position >= 0) & (self.store[safe] == store) & (t_us < self.end_us[safe])
 
     def contains(self, store: np.ndarray, t_us: np.ndarray) -> np.ndarray:
         """Whether t lies in one of the store's intervals [start, end)."""
-        if len(self.keys) == 0:
-            return np.zeros(len(t_us), dtype=bool)
-        position, same_store, t_us = self._position(store, t_us)
-        return same_store & (t_us < self.end_us[position])
+        return self._holder(store, t_us)[1]
 
     def value_at(self, store: np.ndarray, t_us: np.ndarray) -> np.ndarray:
         """The weight of the interval holding t (False outside all intervals)."""
-        if len(self.keys) == 0:
-            return np.zeros(len(t_us), dtype=bool)
-        position, same_store, t_us = self._position(store, t_us)
-        return same_store & (t_us < self.end_us[position]) & self.weight[position]
+        position, held = self._holder(store, t_us)
+        return held & self.weight[position] if len(self.keys) else held

@@ -10,7 +10,7 @@ import pandas as pd
 from storemon_pipeline.core.business_time import business_intervals_utc
 from storemon_pipeline.core.clock import WINDOW_SPANS_US
 from storemon_pipeline.core.report import business_time_by_window, store_report
-from storemon_pipeline.core.segments import ACTIVE, INACTIVE
+from storemon_pipeline.core.segments import CODE_ACTIVE, CODE_INACTIVE, STATUS_DTYPE
 from storemon_pipeline.simulate.intervals import IntervalLookup
 
 
@@ -43,22 +43,25 @@ def _business_time_by_true_status(business: pd.DataFrame, true_status: pd.DataFr
     """
     def lookup(frame: pd.DataFrame, weight: np.ndarray | None) -> IntervalLookup:
         store = stores.get_indexer(frame["store_id"])
-        known = store >= 0
-        return IntervalLookup(store[known], frame["start_us"].to_numpy(np.int64)[known],
-                              frame["end_us"].to_numpy(np.int64)[known],
-                              None if weight is None else weight[known], lo_us, hi_us)
+        start_us, end_us = frame["start_us"].to_numpy(np.int64), frame["end_us"].to_numpy(np.int64)
+        keep = (store >= 0) & (end_us > lo_us) & (start_us < hi_us)
+        return IntervalLookup(store[keep], start_us[keep], end_us[keep], None if weight is None else weight[keep],
+                              lo_us, hi_us)
 
     is_open = lookup(business, None)
     is_active = lookup(true_status, true_status["active"].to_numpy(bool))
-    cuts = np.unique(np.concatenate([is_open.boundary_keys(), is_active.boundary_keys()]))
+    cuts = np.sort(np.concatenate([is_open.boundary_keys(), is_active.boundary_keys()]))
+    cuts = cuts[np.diff(cuts, prepend=-1) > 0]  # keys are >= 0
     store, start_us = np.divmod(cuts[:-1], is_open.stride)
     end_store, end_us = np.divmod(cuts[1:], is_open.stride)
     start_us, end_us = start_us + lo_us, end_us + lo_us
     piece = (store == end_store) & is_open.contains(store, start_us)
     store, start_us, end_us = store[piece], start_us[piece], end_us[piece]
+    # Categorical columns, as core.segments.status_segments hands them to the report.
     return pd.DataFrame({
-        "store_id": stores.to_numpy()[store],
+        "store_id": pd.Categorical.from_codes(store, categories=stores),
         "start_us": start_us,
         "end_us": end_us,
-        "status": np.where(is_active.value_at(store, start_us), ACTIVE, INACTIVE).astype(object),
+        "status": pd.Categorical.from_codes(np.where(is_active.value_at(store, start_us), CODE_ACTIVE, CODE_INACTIVE),
+                                            dtype=STATUS_DTYPE),
     })
