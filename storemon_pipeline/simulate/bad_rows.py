@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from storemon_pipeline.core.clock import US_PER_DAY, US_PER_HOUR
+from storemon_pipeline.core.clock import US_PER_DAY, US_PER_HOUR, US_PER_S
+from storemon_pipeline.core.inputs import EARLIEST_PING_US
 from storemon_pipeline.core.segments import ACTIVE, INACTIVE
 from storemon_pipeline.simulate.model import PINGS_HEADER, FleetKnobs
 from storemon_pipeline.simulate.text import format_timestamps_utc
@@ -90,6 +91,8 @@ def _bad_rows(rng: np.random.Generator, store_ids: np.ndarray, has_hours: np.nda
 
     recent_us = as_of_us - rng.integers(US_PER_HOUR, US_PER_DAY, per_kind, dtype=np.int64)
     recent = format_timestamps_utc(recent_us).astype(str)
+    # A second before the earliest ping the core accepts; the other one far past any ingest.
+    too_early = format_timestamps_utc(np.array([EARLIEST_PING_US - US_PER_S])).astype(str)[0]
     pings = (
         [("unknown status", [s, status, t])
          for s, status, t in zip(some(store_ids), cycle(["unknown", "online", "act1ve"]), recent)]
@@ -97,7 +100,7 @@ def _bad_rows(rng: np.random.Generator, store_ids: np.ndarray, has_hours: np.nda
            zip(some(store_ids), cycle(["not a timestamp", "2023-02-30 10:00:00 UTC", "2023-03-13 25:61:00 UTC"]))]
         + [("empty store_id", ["", ACTIVE, t]) for t in recent]
         + [("out of range", [s, ACTIVE, t]) for s, t in
-           zip(some(store_ids), cycle(["1999-12-31 23:59:59.000000 UTC", "2099-01-01 00:00:00.000000 UTC"]))]
+           zip(some(store_ids), cycle([too_early, "2099-01-01 00:00:00.000000 UTC"]))]
     )
     with_hours = some(store_ids[has_hours])
     hours = (
