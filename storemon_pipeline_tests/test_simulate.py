@@ -10,12 +10,12 @@ import pytest
 
 from storemon_pipeline.core.business_time import business_intervals_utc
 from storemon_pipeline.core.inputs import UnknownFileKind, parse_csv_file, peek_kind
+from storemon_pipeline.core.report import REPORT_COLUMNS
 from storemon_pipeline.core.schedules import normalize_schedules
 from storemon_pipeline.simulate import (
     BUSINESS_HOURS_HEADER,
     PINGS_HEADER,
     TIMEZONES_HEADER,
-    TRUTH_COLUMNS,
     format_timestamps_utc,
     main,
     simulate_fleet,
@@ -89,7 +89,7 @@ def test_written_files_have_the_export_headers_and_all_rows(fleet_with_bad_rows,
         "pings": (PINGS_HEADER, len(fleet_with_bad_rows.ping_log)),
         "business_hours": (BUSINESS_HOURS_HEADER, len(fleet_with_bad_rows.business_hours)),
         "timezones": (TIMEZONES_HEADER, len(fleet_with_bad_rows.timezones)),
-        "truth": (TRUTH_COLUMNS, len(fleet_with_bad_rows.truth)),
+        "truth": (REPORT_COLUMNS, len(fleet_with_bad_rows.truth)),
     }
     for kind, (header, n_rows) in expected.items():
         lines = written[kind].read_text().splitlines()
@@ -145,7 +145,7 @@ def test_main_writes_the_files(tmp_path, capsys):
                  "--truth", str(truth), "--bad-rows", "--knob", "p_poll_dropped=0.5"]) == 0
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["menu_hours.csv", "store_status.csv",
                                                                   "timezones.csv"]
-    assert truth.read_text().startswith(",".join(TRUTH_COLUMNS))
+    assert truth.read_text().startswith(",".join(REPORT_COLUMNS))
     assert '"ping_rows"' in capsys.readouterr().out
 
 
