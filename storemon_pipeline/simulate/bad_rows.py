@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from storemon_pipeline.core.clock import US_PER_DAY, US_PER_HOUR, US_PER_S
-from storemon_pipeline.core.inputs import EARLIEST_PING_US
+from storemon_pipeline.core.values import EARLIEST_PING_US
 from storemon_pipeline.core.segments import ACTIVE, INACTIVE
 from storemon_pipeline.simulate.model import PINGS_HEADER, FleetKnobs
 from storemon_pipeline.simulate.text import format_timestamps_utc

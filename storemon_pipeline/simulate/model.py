@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from storemon_pipeline.core.clock import partition_key
-from storemon_pipeline.core.inputs import BUSINESS_HOURS, KIND_COLUMNS, PINGS, TIMEZONES
+from storemon_pipeline.core.formats import BUSINESS_HOURS, KIND_COLUMNS, PINGS, TIMEZONES
 from storemon_pipeline.core.segments import ACTIVE, INACTIVE
 from storemon_pipeline.simulate.text import format_timestamps_utc
 
