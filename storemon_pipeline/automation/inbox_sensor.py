@@ -1,86 +1,47 @@
-"""What launches reports unattended: the latest report key, the hourly schedule, the inbox sensor.
+"""inbox_sensor: CSVs dropped into the inbox are ingested once each, then their report is requested.
 
-The inbox sensor works in two phases, and never parses or loads a file itself:
+The sensor works in two phases, and never parses or loads a file itself:
 
-1. **Ingest.** A new CSV that is complete (same size and mtime on two ticks in a row, and not named
-   `*.tmp` / `*.partial`) is hashed; a (name, size, sha256) not in the cursor yet is requested as an
-   `ingest_job` run whose raw assets get exactly these paths. The warehouse refuses a sha256 it
-   already holds, so even a lost cursor cannot load a file twice.
+1. **Ingest.** A new CSV that is complete (same size and mtime on two ticks in a row; `*.tmp` /
+   `*.partial` names are not CSVs until renamed) is hashed; a (name, size, sha256) not in the cursor
+   yet is requested as an `ingest_job` run whose raw assets get exactly these paths. The warehouse
+   refuses a sha256 it already holds, so even a lost cursor cannot load a file twice.
 2. **Report.** On a later tick, once no run the sensor started is still queued or running, the
-   newest ping *in the warehouse* gives the report key (rounded up to the second: docs/report-semantics.md#the-clock-and-the-as-of). If that key
-   has not been requested yet, the sensor adds the dynamic partition and requests `report_from_warehouse_job`
-   for it (run_key `report:<key>`).
+   newest ping *in the warehouse* gives the report key (rounded up to the second:
+   docs/report-semantics.md#the-clock-and-the-as-of). If that key has not been requested yet, the
+   sensor adds the dynamic partition and requests `report_from_warehouse_job` for it
+   (run_key `report:<key>`).
 
 Computing the key from the warehouse rather than from the dropped file is what makes it exact: the
 same parser that rejects rows (future timestamps, bad statuses, dedup) has already run, so a stray
 future row never moves the clock, and the key needs no second CSV reader in the sensor.
 """
 
-# No `from __future__ import annotations`: Dagster inspects the annotations of the
-# sensor, schedule and op functions (context, resources, config) as objects.
+# No `from __future__ import annotations`: Dagster inspects the sensor function's annotations.
 
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import (
-    AssetKey,
-    DagsterRunStatus,
-    DefaultScheduleStatus,
-    DefaultSensorStatus,
-    RunRequest,
-    RunsFilter,
-    RunStatusSensorContext,
-    ScheduleEvaluationContext,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    run_status_sensor,
-    schedule,
-    sensor,
-)
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from storemon_pipeline.assets import raw_assets
-from storemon_pipeline.core.inputs import UnknownFileKind, file_sha256, peek_kind
-from storemon_pipeline.jobs import (
-    ingest_job,
-    report_from_warehouse_job,
-    request_report_job,
+from storemon_pipeline.automation.run_requests import (
+    newest_reported_key,
+    raw_paths_run_config,
+    report_run_request,
+    runs_in_flight,
 )
+from storemon_pipeline.core.inputs import UnknownFileKind, file_sha256, peek_kind
+from storemon_pipeline.jobs import ingest_job, report_from_warehouse_job
 from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
-from storemon_pipeline.runs import (
-    FILES_TAG,
-    IN_FLIGHT_STATUSES,
-    REPORT_KEY_TAG,
-    REQUEST_RUN_TAG,
-    TRIGGER_TAG,
-)
+from storemon_pipeline.runs import FILES_TAG, TRIGGER_TAG
 
 INBOX_SENSOR_INTERVAL_S = 15
 # Requests of one file's ingest before the sensor gives up on it (the file stays in the inbox, and
 # changing it or `storemon ingest` loads it).
 MAX_INGEST_ATTEMPTS = 3
-STORE_REPORT_KEY = AssetKey("store_report")
-
-
-def raw_paths_run_config(paths: list[str]) -> dict:
-    """Run config giving the three raw assets exactly these files."""
-    return {"ops": {a.key.path[-1]: {"config": {"paths": list(paths)}} for a in raw_assets}}
-
-
-def newest_reported_key(instance) -> str | None:
-    """The newest store_report partition materialized so far (keys sort like their instants)."""
-    keys = instance.get_materialized_partitions(STORE_REPORT_KEY)
-    return max(keys) if keys else None
-
-
-def runs_in_flight(instance, tags: dict[str, str]) -> list:
-    return list(instance.get_runs(filters=RunsFilter(statuses=list(IN_FLIGHT_STATUSES), tags=tags), limit=5))
-
-
-# -- the inbox sensor ---------------------------------------------------------------
 
 
 @dataclass
@@ -204,15 +165,6 @@ def ingest_run_request(files: list[InboxFile], cursor: InboxCursor | None = None
     )
 
 
-def report_run_request(key: str, trigger: str, after: str | None = None) -> RunRequest:
-    return RunRequest(
-        run_key=f"report:{key}" + (f":after:{after}" if after else ""),
-        job_name=report_from_warehouse_job.name,
-        partition_key=key,
-        tags={TRIGGER_TAG: trigger, REPORT_KEY_TAG: key},
-    )
-
-
 @sensor(
     name="inbox_sensor",
     jobs=[ingest_job, report_from_warehouse_job],
@@ -286,53 +238,3 @@ def inbox_sensor(context: SensorEvaluationContext, warehouse: WarehouseResource,
         dynamic_partitions_requests=[report_partitions.build_add_request([key])],
         cursor=cursor.dump(),
     )
-
-
-# -- the hourly schedule ------------------------------------------------------------
-
-
-@schedule(
-    name="hourly_report_schedule",
-    job=report_from_warehouse_job,
-    cron_schedule="0 * * * *",
-    execution_timezone="UTC",
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Every hour: the report as of the newest ping, only when it is newer than the newest report.",
-)
-def hourly_report_schedule(context: ScheduleEvaluationContext, warehouse: WarehouseResource):
-    key = latest_report_partition_key(warehouse.open())
-    if key is None:
-        return SkipReason("no pings in the warehouse yet")
-    newest = newest_reported_key(context.instance)
-    if newest is not None and key <= newest:
-        return SkipReason(f"no ping newer than the report as of {newest}")
-    if runs_in_flight(context.instance, {REPORT_KEY_TAG: key}):
-        return SkipReason(f"a report run for {key} is already queued or running")
-    # A schedule cannot return dynamic partition requests: add the key here (idempotent).
-    if not context.instance.has_dynamic_partition(report_partitions.name, key):
-        context.instance.add_dynamic_partitions(report_partitions.name, [key])
-    return report_run_request(key, hourly_report_schedule.name)
-
-
-@run_status_sensor(
-    name="report_request_sensor",
-    run_status=DagsterRunStatus.SUCCESS,
-    monitored_jobs=[request_report_job],
-    request_job=report_from_warehouse_job,
-    minimum_interval_seconds=INBOX_SENSOR_INTERVAL_S,
-    default_status=DefaultSensorStatus.RUNNING,
-    description="After a successful request_report_job run: runs the report for the key it resolved.",
-)
-def report_request_sensor(context: RunStatusSensorContext):
-    run = context.instance.get_run_by_id(context.dagster_run.run_id) or context.dagster_run
-    key = run.tags.get(REPORT_KEY_TAG)
-    if not key:
-        return SkipReason(f"run {run.run_id} resolved no report key")
-    request = report_run_request(key, request_report_job.name)
-    return RunRequest(
-        run_key=f"request:{run.run_id}", partition_key=key, tags={**request.tags, REQUEST_RUN_TAG: run.run_id}
-    )
-
-
-automation_sensors = [inbox_sensor, report_request_sensor]
-automation_schedules = [hourly_report_schedule]
