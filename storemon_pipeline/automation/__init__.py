@@ -8,7 +8,8 @@
 """
 
 from storemon_pipeline.automation.hourly_schedule import hourly_report_schedule
-from storemon_pipeline.automation.inbox_sensor import MAX_INGEST_ATTEMPTS, InboxCursor, inbox_sensor
+from storemon_pipeline.automation.inbox import MAX_INGEST_ATTEMPTS, InboxCursor
+from storemon_pipeline.automation.inbox_sensor import inbox_sensor
 from storemon_pipeline.automation.request_sensor import report_request_sensor
 from storemon_pipeline.automation.run_requests import raw_paths_run_config
 
