@@ -69,8 +69,9 @@ class InboxCursor:
 
     @classmethod
     def load(cls, text: str | None) -> InboxCursor:
-        """Also reads the positional lists written before 0.4 (`seen`: [size, mtime_ns, sha256, kind]
-        plus attempts once retries came; `pending`: [size, mtime_ns]), so an upgrade keeps its state."""
+        """Also reads the positional lists written before the entries were typed (`seen`: [size, mtime_ns,
+        sha256, kind] plus attempts once retries came; `pending`: [size, mtime_ns]), so an upgrade keeps
+        its state: no file is requested again and no report is requested twice."""
         if not text:
             return cls()
         data = json.loads(text)
@@ -270,21 +271,18 @@ def plan_inbox_tick(
 
     # A file requested before whose bytes never reached the warehouse: its run died (killed, database
     # down after the retries). Asked again, a bounded number of times, each time under a new run_key.
+    # (New bytes are a first attempt: the same bytes under the same name were caught as touched above.)
     changed = {f.name for f in complete}
-    candidates = [(f.name, f.size, f.mtime_ns, f.sha256, f.kind, f.problem) for f in complete] + [
-        (name, e.size, e.mtime_ns, e.sha256, e.kind, "")
+    requested = [IngestFile(f.name, f.size, f.mtime_ns, f.sha256, f.kind, 1, f.problem) for f in complete]
+    requested += [
+        IngestFile(name, e.size, e.mtime_ns, e.sha256, e.kind, e.attempts + 1)
         for name, e in seen.items()
         if name not in changed
         and e.kind != UNKNOWN_KIND
         and e.sha256 not in loaded_sha256
         and e.attempts < MAX_INGEST_ATTEMPTS
     ]
-    requested = []
-    for name, size, mtime_ns, sha256, kind, problem in candidates:
-        previous = seen.get(name)
-        attempts = previous.attempts + 1 if previous is not None and previous.sha256 == sha256 else 1
-        seen[name] = SeenFile(size, mtime_ns, sha256, kind, attempts)
-        requested.append(IngestFile(name, size, mtime_ns, sha256, kind, attempts, problem))
+    seen.update((f.name, SeenFile(f.size, f.mtime_ns, f.sha256, f.kind, f.attempts)) for f in requested)
     # The same bytes under a new name (a re-drop, a copy) were loaded once already: remembered, skipped.
     already_ingested = tuple(f.name for f in requested if f.sha256 in loaded_sha256)
     to_ingest = tuple(f for f in requested if f.sha256 not in loaded_sha256)

@@ -40,6 +40,7 @@ from storemon_pipeline.runs import FILES_TAG, TRIGGER_TAG
 
 # The sensor's name is also the trigger tag of the runs it requests, by which it finds its busy runs.
 INBOX_SENSOR_NAME = "inbox_sensor"
+# A dropped file is complete once unchanged over one interval: ingested within about two ticks.
 INBOX_SENSOR_INTERVAL_S = 15
 
 
