@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
 from storemon_pipeline.core.inputs import PINGS, UnknownFileKind, file_sha256, peek_kind
-from storemon_pipeline.instance import ensure_instance_settings
+from storemon_pipeline.instance import ensure_instance_settings, write_dev_workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -207,7 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bin_dir = Path(sys.executable).parent
     commands = {
         "Dagster (dagster dev)": [
-            str(bin_dir / "dagster"), "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.dagster_port)
+            str(bin_dir / "dagster"), "dev", "-w", str(write_dev_workspace(dagster_home)), "-h", args.host,
+            "-p", str(args.dagster_port),
         ],
         "the report API": [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
     }

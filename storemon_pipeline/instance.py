@@ -27,6 +27,10 @@ RUN_CONCURRENCY = {
     }
 }
 
+# The code location's name in every workspace (pyproject's [tool.dagster] says the same).
+CODE_LOCATION = "storemon"
+DEFINITIONS_MODULE = "storemon_pipeline.definitions"
+
 DEV_INSTANCE_SETTINGS = {
     "concurrency": RUN_CONCURRENCY,
     "telemetry": {"enabled": False},
@@ -66,3 +70,12 @@ def ensure_instance_settings(dagster_home: Path) -> str | None:
         f"tag_concurrency_limits with key {PARTITION_TAG}, applyLimitPerUniqueValue, limit 1); "
         "the warehouse still serialises them, but runs may wait on each other's locks"
     )
+
+
+def write_dev_workspace(dagster_home: Path) -> Path:
+    """A workspace file for `dagster dev` that loads the installed package, so `storemon run` works
+    from any folder after a plain `pip install`, not only from a checkout of the repository."""
+    path = dagster_home / "workspace.yaml"
+    workspace = {"load_from": [{"python_module": {"module_name": DEFINITIONS_MODULE, "location_name": CODE_LOCATION}}]}
+    path.write_text(yaml.safe_dump(workspace, sort_keys=False), encoding="utf-8")
+    return path

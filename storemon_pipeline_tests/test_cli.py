@@ -344,3 +344,16 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_the_dev_workspace_loads_the_installed_package_as_the_repository_does(tmp_path):
+    """`storemon run` works from any folder after a plain `pip install`: its workspace names the module
+    (no working directory), and the same location as the repository's workspace.yaml."""
+    from storemon_pipeline.instance import CODE_LOCATION, DEFINITIONS_MODULE, write_dev_workspace
+
+    [written] = yaml.safe_load(write_dev_workspace(tmp_path).read_text())["load_from"]
+    [repo] = yaml.safe_load((REPO_ROOT / "workspace.yaml").read_text())["load_from"]
+    assert written == {"python_module": {"module_name": DEFINITIONS_MODULE, "location_name": CODE_LOCATION}}
+    assert (repo["python_module"]["module_name"], repo["python_module"]["location_name"]) == (
+        DEFINITIONS_MODULE, CODE_LOCATION
+    )
