@@ -91,3 +91,21 @@ def test_file_readers_stand_on_formats_and_values_only():
         assert graph[f"{PACKAGE}.core.{reader}"] <= below, reader
     assert graph[f"{PACKAGE}.core.formats"] == set()
     assert graph[f"{PACKAGE}.core.values"] == set()
+
+
+def test_every_module_of_the_package_imports():
+    """A name moved between modules leaves no import behind that only a rarely run path would hit."""
+    import importlib
+    import pkgutil
+
+    import storemon_pipeline
+
+    failures = {}
+    for module in pkgutil.walk_packages(storemon_pipeline.__path__, "storemon_pipeline."):
+        if module.name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(module.name)
+        except Exception as error:  # noqa: BLE001 - each failure is reported by name
+            failures[module.name] = repr(error)
+    assert failures == {}

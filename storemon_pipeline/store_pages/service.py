@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, as_of_from_partition_key, partition_key
-from storemon_pipeline.core.inputs import MAX_STORE_ID_CHARS
+from storemon_pipeline.core.csv_general import MAX_STORE_ID_CHARS
 from storemon_pipeline.core.report import worst_stores
 from storemon_pipeline.core.timeline import StoreTimeline, store_timeline
 from storemon_pipeline.warehouse import Warehouse
