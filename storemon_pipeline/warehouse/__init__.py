@@ -1,6 +1,13 @@
 """SQL lives here and nowhere above: schema, bulk load and reads for SQLite and PostgreSQL."""
 
-from storemon_pipeline.warehouse.engine import WarehouseUnavailable, WarehouseUrlError, validate_database_url
+from storemon_pipeline.warehouse.engine import (
+    WarehouseUnavailable,
+    WarehouseUrlError,
+    create_database_if_missing,
+    create_schema_if_missing,
+    drop_database_if_exists,
+    validate_database_url,
+)
 from storemon_pipeline.warehouse.warehouse import IngestResult, PartitionNotBuilt, SchedulesChanged, Warehouse
 
 __all__ = [
@@ -10,5 +17,8 @@ __all__ = [
     "Warehouse",
     "WarehouseUnavailable",
     "WarehouseUrlError",
+    "create_database_if_missing",
+    "create_schema_if_missing",
+    "drop_database_if_exists",
     "validate_database_url",
 ]

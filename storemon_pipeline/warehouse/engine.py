@@ -129,3 +129,69 @@ def _create_postgresql_engine(parsed_url: sa.URL) -> sa.Engine:
         # A long-lived Dagster resource outlives server restarts and idle disconnects.
         pool_pre_ping=True,
     )
+
+
+# -- PostgreSQL databases and schemas, for the production topology and its tests -------------------
+# CREATE DATABASE cannot run inside a transaction, and neither statement takes bind parameters
+# for a name: the name is quoted by the dialect's identifier preparer, never pasted in raw.
+
+
+def _execute_ddl(conn: sa.Connection, statement: str) -> None:
+    """One DDL statement on the driver's cursor (the connection is in AUTOCOMMIT: no transaction)."""
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.execute(statement)
+
+
+def _server_url(url: str) -> sa.URL:
+    """The same server and user, connected to the `postgres` maintenance database."""
+    validate_database_url(url)
+    return make_url(url).set(database="postgres", query={})
+
+
+def create_database_if_missing(url: str) -> bool:
+    """Create the PostgreSQL database `url` names when it does not exist; True when it was created."""
+    name = make_url(url).database
+    engine = sa.create_engine(_server_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first()
+            if exists:
+                return False
+            try:
+                _execute_ddl(conn, f"CREATE DATABASE {conn.dialect.identifier_preparer.quote(name)}")
+            except sa.exc.ProgrammingError as error:
+                # Two starts at once: the other one created it first, which is what was wanted.
+                if "already exists" not in str(error):
+                    raise
+                return False
+            return True
+    except sa.exc.OperationalError as error:
+        raise WarehouseUnavailable(f"PostgreSQL {mask_url(url)} unavailable: {str(error.orig).strip()}") from None
+    finally:
+        engine.dispose()
+
+
+def drop_database_if_exists(url: str) -> None:
+    """Drop the database `url` names, closing its other sessions first (tests' throw-away databases)."""
+    name = make_url(url).database
+    engine = sa.create_engine(_server_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+            )
+            _execute_ddl(conn, f"DROP DATABASE IF EXISTS {conn.dialect.identifier_preparer.quote(name)}")
+    finally:
+        engine.dispose()
+
+
+def create_schema_if_missing(url: str, schema: str) -> None:
+    """Create `schema` in the database `url` names (the warehouse's own, beside Dagster's tables)."""
+    engine = sa.create_engine(make_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            _execute_ddl(conn, f"CREATE SCHEMA IF NOT EXISTS {conn.dialect.identifier_preparer.quote(schema)}")
+    except sa.exc.OperationalError as error:
+        raise WarehouseUnavailable(f"PostgreSQL {mask_url(url)} unavailable: {str(error.orig).strip()}") from None
+    finally:
+        engine.dispose()
