@@ -16,13 +16,16 @@ from pathlib import Path
 
 import yaml
 
-from storemon_pipeline.runs import PARTITION_TAG
+from storemon_pipeline.runs import INGESTS_TAG, INGESTS_TAG_VALUE, PARTITION_TAG
 
 RUN_CONCURRENCY = {
     "runs": {
         "tag_concurrency_limits": [
             # One run at a time per report partition (each partition key is its own limit).
             {"key": PARTITION_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+            # One run that loads files at a time (ingest_job, ingest_and_report_job): two would
+            # hash and load the same new file side by side, one of them for nothing.
+            {"key": INGESTS_TAG, "value": INGESTS_TAG_VALUE, "limit": 1},
         ]
     }
 }

@@ -21,12 +21,18 @@ from storemon_pipeline.assets import all_assets, normalized_schedules, raw_asset
 from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
 from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
 from storemon_pipeline.resources import WarehouseResource
-from storemon_pipeline.runs import REPORT_KEY_TAG
+from storemon_pipeline.runs import INGESTS_TAG, INGESTS_TAG_VALUE, REPORT_KEY_TAG, RETRY_ALL_STEPS, RETRY_STRATEGY_TAG
+
+# Tags every run of a job carries: the run queue reads them (instance.RUN_CONCURRENCY), and so
+# does the daemon when it retries a run whose worker died (deploy/dagster.yaml run_retries).
+_INGESTS = {INGESTS_TAG: INGESTS_TAG_VALUE}
+_RETRY_WHOLE = {RETRY_STRATEGY_TAG: RETRY_ALL_STEPS}
 
 ingest_job = define_asset_job(
     "ingest_job",
     selection=AssetSelection.assets(*raw_assets),
     description="Load new CSVs into the warehouse only.",
+    tags={**_INGESTS, **_RETRY_WHOLE},
 )
 
 # Partitioned by inference from store_report: one run per as-of key, its unpartitioned
@@ -36,6 +42,7 @@ ingest_and_report_job = define_asset_job(
     "ingest_and_report_job",
     selection=AssetSelection.assets(*all_assets),
     description="Load new CSVs from the data folder, rebuild schedules, compute the report for one as-of partition.",
+    tags={**_INGESTS, **_RETRY_WHOLE},
 )
 
 # The report from what the warehouse holds: no file scan, so the schedule's and the sensors'
@@ -44,6 +51,7 @@ report_from_warehouse_job = define_asset_job(
     "report_from_warehouse_job",
     selection=AssetSelection.assets(normalized_schedules, status_segments, store_report),
     description="Rebuild schedules and compute one report partition from the warehouse (loads no files).",
+    tags=_RETRY_WHOLE,
 )
 
 # Both compute a report partition: a run of either is a report run (the API's report_id).

@@ -16,6 +16,15 @@ REPORT_KEY_TAG = "storemon/report_key"
 FILES_TAG = "storemon/files"
 # The request_report_job run a report run was launched for.
 REQUEST_RUN_TAG = "storemon/request_run"
+# On every run of a job that loads files (ingest_job, ingest_and_report_job): the run queue lets
+# one such run at a time, so two ingests never race for the same new file.
+INGESTS_TAG = "storemon/ingests"
+INGESTS_TAG_VALUE = "true"
+# Dagster's tag saying how a retried run re-executes. ALL_STEPS: a report run killed half way
+# is recomputed whole (every stage is idempotent per partition), not stitched from the dead
+# run's outputs.
+RETRY_STRATEGY_TAG = "dagster/retry_strategy"
+RETRY_ALL_STEPS = "ALL_STEPS"
 
 # Not over yet: every status but the three a run ends in. Derived, not listed, so a status
 # Dagster adds later counts as in flight rather than as done.
