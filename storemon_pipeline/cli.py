@@ -178,21 +178,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-# How long `storemon run` waits for a child's process group to leave after SIGINT before SIGKILL.
-RUN_STOP_TIMEOUT_S = 30
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Dagster (webserver + daemon) and the report API side by side, until Ctrl-C.
 
-    Each child gets its own process group: `dagster dev` started from a script
-    ignores SIGTERM sent to it alone, so the whole group is signalled. When a child
-    dies on its own, the rest is stopped and the command exits 1 naming it: a
-    supervisor then sees the failure instead of a half-running stack.
+    Each child gets its own process group (child_processes). When a child dies on its own,
+    the rest is stopped and the command exits 1 naming it: a supervisor then sees the failure
+    instead of a half-running stack. (`storemon run-production` restarts it instead.)
     """
     import signal
-    import subprocess
     import time
+
+    from storemon_pipeline.child_processes import how_it_ended, start_in_group, stop_groups
 
     env = dict(os.environ)
     env.setdefault("DAGSTER_HOME", str(Path("var/dagster_home").resolve()))
@@ -212,53 +208,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         ],
         "the report API": [str(bin_dir / "storemon"), "serve", "--host", args.host, "--port", str(args.api_port)],
     }
-    # A shell starting us in the background leaves SIGINT ignored, and children inherit that
-    # (`dagster dev` then ignores Ctrl-C and our SIGINT). Restore it, here and in each child.
+    # A shell starting us in the background leaves SIGINT ignored: restore it here (each child
+    # restores its own).
     signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def default_sigint() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-    children = {
-        name: subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=default_sigint)
-        for name, command in commands.items()
-    }
+    children = {name: start_in_group(command, env) for name, command in commands.items()}
     print(f"Dagster UI: http://{args.host}:{args.dagster_port}   report API: http://{args.host}:{args.api_port}/docs")
 
-    def signal_group(child: subprocess.Popen, signum: int) -> bool:
-        """Send `signum` to the child's process group; False when nothing of it is left."""
-        child.poll()  # reaps the leader, which would otherwise keep its group alive as a zombie
-        try:
-            os.killpg(child.pid, signum)
-        except ProcessLookupError:
-            return False
-        return True
-
-    def stop(*_):
-        # The group, not the child alone: when `dagster dev` itself died, its webserver,
-        # daemon and code server are still in its group.
-        for child in children.values():
-            signal_group(child, signal.SIGINT)
-        deadline = time.monotonic() + RUN_STOP_TIMEOUT_S
-        for child in children.values():
-            while signal_group(child, 0) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if signal_group(child, signal.SIGKILL):
-                child.wait(timeout=10)
-
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    # The group, not the child alone: when `dagster dev` itself died, its webserver,
+    # daemon and code server are still in its group.
+    signal.signal(signal.SIGTERM, lambda *_: (stop_groups(children.values()), sys.exit(0)))
     try:
         while True:
             for name, child in children.items():
                 if child.poll() is not None:
-                    print(f"storemon run: {name} (pid {child.pid}) {_how_it_ended(child.returncode)}; "
+                    print(f"storemon run: {name} (pid {child.pid}) {how_it_ended(child.returncode)}; "
                           "stopping the rest", file=sys.stderr)
                     return 1
             time.sleep(1)
     except KeyboardInterrupt:
         return 0
     finally:
-        stop()
+        stop_groups(children.values())
 
 
 def _ingest_through_dagster(dagster_home: Path) -> None:
@@ -283,12 +253,30 @@ def _ingest_through_dagster(dagster_home: Path) -> None:
     print(f"data folder loaded through Dagster (run {result.run_id}): {summary}")
 
 
-def _how_it_ended(returncode: int) -> str:
-    import signal
+def cmd_run_production(args: argparse.Namespace) -> int:
+    """The production topology on PostgreSQL (storemon_pipeline/topology.py), until Ctrl-C."""
+    from storemon_pipeline.topology import DEFAULT_POSTGRES_URL, POSTGRES_URL_ENV, Topology, supervise
+    from storemon_pipeline.warehouse import WarehouseUnavailable, WarehouseUrlError
 
-    if returncode < 0:
-        return f"was killed by {signal.Signals(-returncode).name}"
-    return f"exited with status {returncode}"
+    topology = Topology(
+        postgres_url=args.postgres_url or os.getenv(POSTGRES_URL_ENV) or DEFAULT_POSTGRES_URL,
+        dagster_home=Path(args.dagster_home).resolve(),
+        instance_config=Path(args.instance_config),
+        host=args.host, dagster_port=args.dagster_port, api_port=args.api_port, grpc_port=args.grpc_port,
+        base_env=dict(os.environ),
+    )
+    if not topology.instance_config.is_file():
+        raise UserError(f"instance settings not found: {topology.instance_config} (run from the repository, "
+                        "or pass --instance-config deploy/dagster.yaml)")
+    try:
+        topology.prepare()
+    except (WarehouseUrlError, WarehouseUnavailable) as error:
+        raise UserError(str(error)) from None
+    # This process loads the data folder through Dagster like `storemon run`, in the same instance.
+    os.environ.update(topology.env())
+    if not args.no_ingest:
+        _ingest_through_dagster(topology.dagster_home)
+    return supervise(topology)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -330,6 +318,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-ingest", action="store_true",
                      help="start without loading the data folder through Dagster first")
     run.set_defaults(handler=cmd_run)
+
+    from storemon_pipeline.topology import (
+        DEFAULT_DAGSTER_HOME,
+        DEFAULT_GRPC_PORT,
+        DEFAULT_INSTANCE_CONFIG,
+        POSTGRES_URL_ENV,
+    )
+
+    production = commands.add_parser(
+        "run-production",
+        help="the production topology on PostgreSQL: code server, webserver, daemon and API, each restarted if it dies",
+    )
+    production.add_argument("--host", default="127.0.0.1")
+    production.add_argument("--dagster-port", type=int, default=3000)
+    production.add_argument("--api-port", type=int, default=8000)
+    production.add_argument("--grpc-port", type=int, default=DEFAULT_GRPC_PORT, help="the code server's port")
+    production.add_argument("--postgres-url", help=f"instance storage and warehouse (default: {POSTGRES_URL_ENV} "
+                            "or postgresql+psycopg2://postgres@127.0.0.1:5432/storemon)")
+    production.add_argument("--dagster-home", default=str(DEFAULT_DAGSTER_HOME))
+    production.add_argument("--instance-config", default=str(DEFAULT_INSTANCE_CONFIG),
+                            help="Dagster instance settings copied into the Dagster home (default deploy/dagster.yaml)")
+    production.add_argument("--no-ingest", action="store_true",
+                            help="start without loading the data folder through Dagster first")
+    production.set_defaults(handler=cmd_run_production)
 
     serve = commands.add_parser("serve", help="start the report HTTP API (needs a running Dagster webserver)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
