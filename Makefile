@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 
-.PHONY: install run test bench clean
+.PHONY: install run run-postgres test bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ run: $(INSTALLED)
 	mkdir -p $(DAGSTER_HOME) var/reports data/inbox
 	# storemon run loads data/ through Dagster first (ingest_job, recorded in $(DAGSTER_HOME)).
 	$(BIN)/storemon run --dagster-port 3000 --api-port 8000
+
+# The production topology: Dagster's instance storage and the warehouse in PostgreSQL
+# (STOREMON_POSTGRES_URL, default postgresql+psycopg2://postgres@127.0.0.1:5432/storemon, created when
+# missing), the code server, webserver, daemon and API as separate processes, restarted if they die.
+run-postgres: $(INSTALLED)
+	mkdir -p var/reports data/inbox
+	$(BIN)/storemon run-production --dagster-port 3000 --api-port 8000
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py
