@@ -14,7 +14,7 @@ its CSV equals the clean one byte for byte, and the partition's segments and rep
 not doubled.
 
 Recovery times are measured as they happen; with STOREMON_RECOVERY_TIMES=path the table is
-written there (benchmarks/results.md quotes it).
+written there as JSON (README.md, Production, quotes it).
 """
 
 from __future__ import annotations
@@ -378,20 +378,27 @@ def test_a_killed_process_during_a_report_recovers(production, instance, clean, 
             os.killpg(victim, signal.SIGKILL)  # the code server leads its group; the worker is in it
         else:
             os.kill(victim, signal.SIGKILL)
-        if crash.kind:
-            wait_until(f"{crash.kind} restarted", lambda: production.pid_of(crash.kind) not in (None, victim), 120,
-                       production, poll_s=0.2)
-            wait_until(f"{crash.kind} serving", lambda: _serves(production, crash.kind), 180, production, poll_s=0.2)
-            times["restarted_s"] = time.monotonic() - killed_at
+        # Both clocks at once: the run's end (a dead worker's run fails whatever the lock) and the
+        # process's restart; the lock is released once the process serves again.
+        def run_over():
+            run = instance.get_run_by_id(run_id)
+            if run.is_finished and "run_over_s" not in times:
+                times["run_over_s"] = time.monotonic() - killed_at
+            return run if run.is_finished else None
+
+        def restarted():
+            back = production.pid_of(crash.kind) not in (None, victim) and _serves(production, crash.kind)
+            if back and "restarted_s" not in times:
+                times["restarted_s"] = time.monotonic() - killed_at
+            return back
+
+        wait_until(f"{crash.name}: back", lambda: (run_over() or True) and (crash.kind is None or restarted()),
+                   180, production, poll_s=0.2)
+        if crash.with_worker:
+            wait_until(f"run {run_id} over", run_over, FAILED_WITHIN_S, production, poll_s=0.2)
         # Leaving the block releases the lock: a worker still alive goes on with the report.
     lock_holder.dispose()
-
-    def finished():
-        run = instance.get_run_by_id(run_id)
-        return run if run.is_finished else None
-
-    run = wait_until(f"run {run_id} over", finished, FAILED_WITHIN_S, production, poll_s=0.5)
-    times["run_over_s"] = time.monotonic() - killed_at
+    run = wait_until(f"run {run_id} over", run_over, FAILED_WITHIN_S, production, poll_s=0.2)
     if crash.with_worker:
         assert run.status.value == "FAILURE", run.status
         answer = get_report(production, run_id)
@@ -404,12 +411,69 @@ def test_a_killed_process_during_a_report_recovers(production, instance, clean, 
     # The next trigger: a new run (a retry of the dead one, if the daemon launched it first), complete.
     answer = trigger(production)
     assert answer["report_id"] != run_id and answer["as_of"] == clean.key
+    times["next_run"] = "the daemon's retry" if _retry_of(instance, answer["report_id"]) == run_id else "a new run"
     report = get_report(production, answer["report_id"])
     times["next_report_s"] = time.monotonic() - killed_at
     assert report.headers["content-type"].startswith("text/csv"), report.text
     assert report.content == clean.csv
     assert _partition_sizes(production, clean.key) == (clean.segments, clean.report_rows)
+    # run_retries (deploy/dagster.yaml): the daemon relaunches a crashed run once, by itself. It is
+    # best effort on Dagster's side (it gives up when the code server is down at that moment, and
+    # was seen not to start one at all once in three runs of this file), so it is not required;
+    # a retry that did start must complete, one at a time with the trigger's run, nothing doubled.
+    wait_until("no run in flight", lambda: quiet(instance), REPORT_TIMEOUT_S, production)
+    from dagster import RunsFilter
+
+    retries = instance.get_runs(filters=RunsFilter(tags={"dagster/parent_run_id": run_id}))
+    assert [r.status.value for r in retries] in ([], ["SUCCESS"])
+    times["retried_by_daemon"] = "yes" if retries else "no"
+    assert _partition_sizes(production, clean.key) == (clean.segments, clean.report_rows)
     RECOVERY[crash.name] = times
+
+
+def _retry_of(instance, run_id: str) -> str | None:
+    return instance.get_run_by_id(run_id).tags.get("dagster/parent_run_id")
+
+
+def _kill_everything(production: Production) -> None:
+    """SIGKILL the supervisor and every child's process group (run workers included): a power cut."""
+    children = [pid for pid in descendants(production.process.pid) if _parent_pid(pid) == production.process.pid]
+    os.kill(production.process.pid, signal.SIGKILL)
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    production.process.wait(timeout=30)
+
+
+def test_the_whole_stack_killed_and_started_again_fails_the_dead_run(production, instance, clean):
+    """The issue's report: after kill -9 of the stack during a report run and a restart, the run
+    stayed STARTED forever. Nobody who knew the worker is left; run monitoring finds it gone."""
+    wait_until("no run in flight", lambda: quiet(instance), REPORT_TIMEOUT_S, production)
+    lock_holder = production.warehouse
+    with lock_holder.report_partition(as_of_from_partition_key(clean.key)):
+        run_id = trigger(production)["report_id"]
+        wait_until(f"run {run_id} in {BLOCKED_STEP}", lambda: in_step(instance, run_id, BLOCKED_STEP), 180, production)
+        killed_at = time.monotonic()
+        _kill_everything(production)
+    lock_holder.dispose()
+    assert instance.get_run_by_id(run_id).status.value == "STARTED"  # what nobody would ever change
+    times: dict[str, float | str] = {}
+    production.start()
+    times["restarted_s"] = time.monotonic() - killed_at
+    wait_until(f"run {run_id} over", lambda: instance.get_run_by_id(run_id).is_finished, FAILED_WITHIN_S, production)
+    times["run_over_s"] = time.monotonic() - killed_at
+    assert instance.get_run_by_id(run_id).status.value == "FAILURE"
+    assert get_report(production, run_id).text.splitlines()[0] == "Failed"
+    answer = trigger(production)
+    assert answer["report_id"] != run_id
+    times["next_run"] = "the daemon's retry" if _retry_of(instance, answer["report_id"]) == run_id else "a new run"
+    report = get_report(production, answer["report_id"])
+    times["next_report_s"] = time.monotonic() - killed_at
+    assert report.content == clean.csv
+    assert _partition_sizes(production, clean.key) == (clean.segments, clean.report_rows)
+    RECOVERY["the whole stack (kill -9 of everything, then run-production again)"] = times
 
 
 # -- the table ---------------------------------------------------------------------------------------
