@@ -20,11 +20,13 @@ from pydantic import Field
 from storemon_pipeline.assets import all_assets, normalized_schedules, raw_assets, status_segments, store_report
 from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
 from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
-from storemon_pipeline.resources import WarehouseResource
-from storemon_pipeline.runs import REPORT_KEY_TAG
+from storemon_pipeline.core.retention import RetentionPolicy
+from storemon_pipeline.resources import StoremonFiles, WarehouseResource
+from storemon_pipeline.retention import prune
+from storemon_pipeline.runs import INGEST_JOB_NAME, REPORT_KEY_TAG
 
 ingest_job = define_asset_job(
-    "ingest_job",
+    INGEST_JOB_NAME,
     selection=AssetSelection.assets(*raw_assets),
     description="Load new CSVs into the warehouse only.",
 )
@@ -116,4 +118,42 @@ def request_report_job():
     resolve_report_key()
 
 
-all_jobs = [ingest_job, ingest_and_report_job, report_from_warehouse_job, request_report_job]
+# -- retention: old partitions pruned (storemon_pipeline/retention.py) -------------------
+
+
+@op(
+    description=(
+        "Prunes report partitions older than STOREMON_KEEP_SEGMENTS (their status_segments, default 48h) and "
+        "STOREMON_KEEP_REPORTS (everything, their partition keys and runs included, default 90d), counted back "
+        "from the newest report."
+    )
+)
+def prune_old_partitions(context: OpExecutionContext, warehouse: WarehouseResource, files: StoremonFiles) -> None:
+    try:
+        policy = RetentionPolicy.from_env()
+    except ValueError as error:
+        raise Failure(str(error), allow_retries=False) from None
+    outcome = prune(warehouse.open(), files, policy, context.instance)
+    context.log.info(outcome.summary())
+    context.add_output_metadata(
+        {
+            "summary": outcome.summary(),
+            "segment_partitions_pruned": outcome.segment_partitions,
+            "segment_rows_deleted": outcome.segment_rows,
+            "reports_pruned": outcome.report_partitions,
+            "report_rows_deleted": outcome.report_rows,
+            "report_files_deleted": outcome.files,
+            "partition_keys_deleted": outcome.partition_keys,
+            "runs_deleted": outcome.runs,
+            "warehouse_bytes_before": outcome.warehouse_bytes_before,
+            "warehouse_bytes_after": outcome.warehouse_bytes_after,
+        }
+    )
+
+
+@job(name="retention_job", description="Prune old report partitions (retention_schedule runs it daily).")
+def retention_job():
+    prune_old_partitions()
+
+
+all_jobs = [ingest_job, ingest_and_report_job, report_from_warehouse_job, request_report_job, retention_job]

@@ -6,6 +6,9 @@ the HTTP API, so that the API's "Running" and the sensors' "busy" can never disa
 
 from dagster import DagsterRunStatus
 
+# The job that loads files (jobs.py); retention also reads its name, to prune its old runs.
+INGEST_JOB_NAME = "ingest_job"
+
 # Dagster's own tag on every run of a partitioned job: the report partition's key.
 PARTITION_TAG = "dagster/partition"
 # Who asked for a run: "api", "inbox_sensor", "hourly_report_schedule", "request_report_job".
