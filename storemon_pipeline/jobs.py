@@ -23,7 +23,7 @@ from storemon_pipeline.partitions import latest_report_partition_key, report_par
 from storemon_pipeline.core.retention import RetentionPolicy
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource
 from storemon_pipeline.retention import prune
-from storemon_pipeline.runs import INGEST_JOB_NAME, REPORT_KEY_TAG
+from storemon_pipeline.runs import INGEST_JOB_NAME, REPORT_KEY_TAG, RETENTION_JOB_NAME
 
 ingest_job = define_asset_job(
     INGEST_JOB_NAME,
@@ -151,7 +151,7 @@ def prune_old_partitions(context: OpExecutionContext, warehouse: WarehouseResour
     )
 
 
-@job(name="retention_job", description="Prune old report partitions (retention_schedule runs it daily).")
+@job(name=RETENTION_JOB_NAME, description="Prune old report partitions (retention_schedule runs it daily).")
 def retention_job():
     prune_old_partitions()
 

@@ -7,7 +7,7 @@ inside that lock, as a writer writes them: a report run of the same partition at
 comes wholly before (and is pruned) or wholly after (and rebuilds it, segments included).
 
 With a Dagster instance, the dynamic partition key of each pruned report goes too, with the finished
-runs of that partition and the finished ingest runs launched before them: the instance's storage
+runs of that partition and the finished ingest and retention runs launched before them: the instance's storage
 (DAGSTER_HOME) and the UI's partition list stop growing with the reports.
 """
 
@@ -122,12 +122,19 @@ def _delete_files(paths: list[Path], outcome: PruneOutcome) -> None:
 
 
 def _prune_instance(instance: DagsterInstance, cutoffs: RetentionCutoffs, outcome: PruneOutcome) -> None:
-    """Dynamic partition keys older than the reports cutoff, their finished runs, and the finished ingest runs
-    launched before the last of those (ingest runs have no as-of: their age is told by the reports they fed)."""
+    """Dynamic partition keys older than the reports cutoff, their finished runs, and the finished ingest and
+    retention runs launched before the last of those (runs without a partition have no as-of: their age is
+    told by the report runs of their time)."""
     from dagster import RunsFilter
 
     from storemon_pipeline.partitions import report_partitions
-    from storemon_pipeline.runs import FINISHED_STATUSES, INGEST_JOB_NAME, PARTITION_TAG, REPORT_KEY_TAG
+    from storemon_pipeline.runs import (
+        FINISHED_STATUSES,
+        INGEST_JOB_NAME,
+        PARTITION_TAG,
+        REPORT_KEY_TAG,
+        RETENTION_JOB_NAME,
+    )
 
     dropped = [
         key for key in instance.get_dynamic_partitions(report_partitions.name)
@@ -146,20 +153,19 @@ def _prune_instance(instance: DagsterInstance, cutoffs: RetentionCutoffs, outcom
         instance.delete_dynamic_partition(report_partitions.name, key)
         outcome.partition_keys += 1
     if newest_dropped_run_created is not None:
-        old_ingests = instance.get_run_records(
-            filters=RunsFilter(
-                job_name=INGEST_JOB_NAME,
-                statuses=list(FINISHED_STATUSES),
-                created_before=newest_dropped_run_created,
+        for job_name in (INGEST_JOB_NAME, RETENTION_JOB_NAME):
+            older = instance.get_run_records(
+                filters=RunsFilter(
+                    job_name=job_name, statuses=list(FINISHED_STATUSES), created_before=newest_dropped_run_created
+                )
             )
-        )
-        for record in old_ingests:
-            outcome.runs += _delete_run(instance, record.dagster_run.run_id)
+            for record in older:
+                outcome.runs += _delete_run(instance, record.dagster_run.run_id)
 
 
 def _delete_run(instance: DagsterInstance, run_id: str) -> int:
-    """Delete a run and its events; with SQLite event storage also its own event file, which
-    delete_run empties but leaves on disk (one file per run under DAGSTER_HOME/history/runs)."""
+    """Delete a run, its events and its captured logs; with SQLite event storage also its own event file,
+    which delete_run empties but leaves on disk (one file per run under DAGSTER_HOME/history/runs)."""
     if instance.get_run_by_id(run_id) is None:  # found under both tags
         return 0
     instance.delete_run(run_id)
@@ -167,4 +173,9 @@ def _delete_run(instance: DagsterInstance, run_id: str) -> int:
     if path_for_shard is not None:
         for suffix in ("", "-wal", "-shm"):
             Path(path_for_shard(run_id) + suffix).unlink(missing_ok=True)
+    # The run's captured stdout/stderr (DAGSTER_HOME/storage/<run_id> with the local manager).
+    try:
+        instance.compute_log_manager.delete_logs(prefix=[run_id])
+    except NotImplementedError:
+        pass
     return 1
