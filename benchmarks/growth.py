@@ -63,11 +63,14 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def measure(dialect: str, cache: Path, pg_url: str) -> dict:
+def measure(dialect: str, cache: Path, pg_url: str, reports: Path) -> dict:
+    """`reports`: the same folder for every dialect, emptied first: the code location reads its path once,
+    when its definitions are first imported."""
     work = Path(tempfile.mkdtemp(prefix=f"storemon-growth-{dialect}-"))
-    dagster_home, reports = work / "dagster_home", work / "reports"
+    dagster_home = work / "dagster_home"
     dagster_home.mkdir()
-    reports.mkdir()
+    shutil.rmtree(reports, ignore_errors=True)
+    reports.mkdir(parents=True)
     databases = bench.Databases(dialect, work, pg_url)
     url = databases.fresh_url()
     os.environ.update({"DAGSTER_HOME": str(dagster_home), "STOREMON_DATABASE_URL": url,
@@ -142,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=bench.DEFAULT_PG_URL)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    results = [measure(dialect, args.cache, args.pg_url) for dialect in args.dialects]
+    reports = Path(tempfile.mkdtemp(prefix="storemon-growth-reports-"))
+    try:
+        results = [measure(dialect, args.cache, args.pg_url, reports) for dialect in args.dialects]
+    finally:
+        shutil.rmtree(reports, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(table_markdown(results))
