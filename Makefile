@@ -27,7 +27,7 @@ run: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py
 
-# 30 simulated days of hourly drops at 1,000 stores with the retention schedule daily (about 25 min;
+# 30 simulated days of hourly drops at 1,000 stores with the retention schedule daily (about 30 min;
 # keep-reports 7d so the level shows within the month). benchmarks/results.md, "Retention".
 soak: $(INSTALLED)
 	nice -n 10 $(BIN)/python benchmarks/soak.py --days 30 --stores 1000 --keep-segments 48h --keep-reports 7d --no-ingest-runs
