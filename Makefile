@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 
-.PHONY: install run run-postgres test bench clean
+.PHONY: install run run-postgres test bench soak growth clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ run-postgres: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py
+
+# 30 simulated days of hourly drops at 1,000 stores with the retention schedule daily (about 30 min;
+# keep-reports 7d so the level shows within the month). benchmarks/results.md, "Retention".
+soak: $(INSTALLED)
+	nice -n 10 $(BIN)/python benchmarks/soak.py --days 30 --stores 1000 --keep-segments 48h --keep-reports 7d --no-ingest-runs
+
+# A day of hourly reports at 14,000 stores, per component, on SQLite and PostgreSQL; the steady state with retention.
+growth: $(INSTALLED)
+	nice -n 10 $(BIN)/python benchmarks/growth.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -178,6 +178,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Old report partitions out of the warehouse, the reports folder and (with DAGSTER_HOME) Dagster: one line."""
+    from storemon_pipeline.core.retention import RetentionPolicy
+    from storemon_pipeline.retention import prune
+
+    try:
+        policy = RetentionPolicy.from_env(keep_segments=args.keep_segments, keep_reports=args.keep_reports)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    resources = _resources(args.database_url)
+    warehouse = open_warehouse(resources)
+    if os.getenv("DAGSTER_HOME"):
+        # The instance the UI and the daemon use: partition keys and runs of pruned reports go too.
+        from dagster import DagsterInstance
+
+        with DagsterInstance.get() as instance:
+            outcome = prune(warehouse, resources["files"], policy, instance)
+    else:
+        outcome = prune(warehouse, resources["files"], policy)
+    print(outcome.summary())
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Dagster (webserver + daemon) and the report API side by side, until Ctrl-C.
 
@@ -310,6 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--data-dir", required=True)
     ingest.add_argument("--database-url")
     ingest.set_defaults(handler=cmd_ingest)
+
+    prune = commands.add_parser("prune", help="delete old report partitions (segments, reports, files, partition keys)")
+    prune.add_argument("--keep-segments", metavar="DURATION",
+                       help="keep status_segments of partitions this recent, from the newest report: 48h, 7d, 2w, 30m "
+                            "(default: STOREMON_KEEP_SEGMENTS or 48h)")
+    prune.add_argument("--keep-reports", metavar="DURATION",
+                       help="keep reports this recent; older ones lose everything (default: STOREMON_KEEP_REPORTS or 90d)")
+    prune.add_argument("--database-url", help="SQLAlchemy URL (default: STOREMON_DATABASE_URL or a SQLite file)")
+    prune.set_defaults(handler=cmd_prune)
 
     run = commands.add_parser("run", help="start Dagster (UI, schedule, sensor) and the report API")
     run.add_argument("--host", default="127.0.0.1")

@@ -20,8 +20,18 @@ from pydantic import Field
 from storemon_pipeline.assets import all_assets, normalized_schedules, raw_assets, status_segments, store_report
 from storemon_pipeline.core.clock import parse_instant_us, partition_key, whole_second_at_or_after_us
 from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
-from storemon_pipeline.resources import WarehouseResource
-from storemon_pipeline.runs import INGESTS_TAG, INGESTS_TAG_VALUE, REPORT_KEY_TAG, RETRY_ALL_STEPS, RETRY_STRATEGY_TAG
+from storemon_pipeline.core.retention import RetentionPolicy
+from storemon_pipeline.resources import StoremonFiles, WarehouseResource
+from storemon_pipeline.retention import prune
+from storemon_pipeline.runs import (
+    INGEST_JOB_NAME,
+    INGESTS_TAG,
+    INGESTS_TAG_VALUE,
+    REPORT_KEY_TAG,
+    RETENTION_JOB_NAME,
+    RETRY_ALL_STEPS,
+    RETRY_STRATEGY_TAG,
+)
 
 # Tags every run of a job carries: the run queue reads them (instance.RUN_CONCURRENCY), and so
 # does the daemon when it retries a run whose worker died (deploy/dagster.yaml run_retries).
@@ -29,7 +39,7 @@ _INGESTS = {INGESTS_TAG: INGESTS_TAG_VALUE}
 _RETRY_WHOLE = {RETRY_STRATEGY_TAG: RETRY_ALL_STEPS}
 
 ingest_job = define_asset_job(
-    "ingest_job",
+    INGEST_JOB_NAME,
     selection=AssetSelection.assets(*raw_assets),
     description="Load new CSVs into the warehouse only.",
     tags={**_INGESTS, **_RETRY_WHOLE},
@@ -124,4 +134,42 @@ def request_report_job():
     resolve_report_key()
 
 
-all_jobs = [ingest_job, ingest_and_report_job, report_from_warehouse_job, request_report_job]
+# -- retention: old partitions pruned (storemon_pipeline/retention.py) -------------------
+
+
+@op(
+    description=(
+        "Prunes report partitions older than STOREMON_KEEP_SEGMENTS (their status_segments, default 48h) and "
+        "STOREMON_KEEP_REPORTS (everything, their partition keys and runs included, default 90d), counted back "
+        "from the newest report."
+    )
+)
+def prune_old_partitions(context: OpExecutionContext, warehouse: WarehouseResource, files: StoremonFiles) -> None:
+    try:
+        policy = RetentionPolicy.from_env()
+    except ValueError as error:
+        raise Failure(str(error), allow_retries=False) from None
+    outcome = prune(warehouse.open(), files, policy, context.instance)
+    context.log.info(outcome.summary())
+    context.add_output_metadata(
+        {
+            "summary": outcome.summary(),
+            "segment_partitions_pruned": outcome.segment_partitions,
+            "segment_rows_deleted": outcome.segment_rows,
+            "reports_pruned": outcome.report_partitions,
+            "report_rows_deleted": outcome.report_rows,
+            "report_files_deleted": outcome.files,
+            "partition_keys_deleted": outcome.partition_keys,
+            "runs_deleted": outcome.runs,
+            "warehouse_bytes_before": outcome.warehouse_bytes_before,
+            "warehouse_bytes_after": outcome.warehouse_bytes_after,
+        }
+    )
+
+
+@job(name=RETENTION_JOB_NAME, description="Prune old report partitions (retention_schedule runs it daily).")
+def retention_job():
+    prune_old_partitions()
+
+
+all_jobs = [ingest_job, ingest_and_report_job, report_from_warehouse_job, request_report_job, retention_job]

@@ -7,6 +7,7 @@ home (`STOREMON_HOME`, else the working directory Dagster was started in).
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -75,3 +76,27 @@ class StoremonFiles(ConfigurableResource):
 
     def report_path(self, partition_key: str) -> Path:
         return Path(self.reports_dir) / f"report_{partition_key}.csv"
+
+    def report_files(self) -> dict[str, list[Path]]:
+        """Every file of a report in the folder (CSV, chart, a write left half-way), by partition key."""
+        folder = Path(self.reports_dir)
+        found: dict[str, list[Path]] = {}
+        if not folder.is_dir():
+            return found
+        for path in sorted(folder.iterdir()):
+            match = _REPORT_FILE_NAME.match(path.name)
+            if match and path.is_file():
+                found.setdefault(match.group("key"), []).append(path)
+        return found
+
+
+def chart_path_of(report_path: Path) -> Path:
+    """The weekly-uptime histogram written beside a report CSV."""
+    return report_path.with_name(report_path.stem + CHART_SUFFIX)
+
+
+CHART_SUFFIX = "_uptime_week.png"
+# report_<key>.csv, its chart, and either one's `.partial` (assets.report.write_atomically).
+_REPORT_FILE_NAME = re.compile(
+    r"^report_(?P<key>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)(\.csv|" + re.escape(CHART_SUFFIX) + r")(\.partial)?$"
+)

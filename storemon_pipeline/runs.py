@@ -6,6 +6,10 @@ the HTTP API, so that the API's "Running" and the sensors' "busy" can never disa
 
 from dagster import DagsterRunStatus
 
+# Jobs without a report partition (jobs.py): retention prunes their old runs by age, so it reads their names.
+INGEST_JOB_NAME = "ingest_job"
+RETENTION_JOB_NAME = "retention_job"
+
 # Dagster's own tag on every run of a partitioned job: the report partition's key.
 PARTITION_TAG = "dagster/partition"
 # Who asked for a run: "api", "inbox_sensor", "hourly_report_schedule", "request_report_job".

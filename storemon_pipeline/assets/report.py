@@ -34,7 +34,7 @@ from storemon_pipeline.core.report import (
     worst_stores,
 )
 from storemon_pipeline.partitions import report_partitions
-from storemon_pipeline.resources import StoremonFiles, WarehouseResource, default_api_url
+from storemon_pipeline.resources import StoremonFiles, WarehouseResource, chart_path_of, default_api_url
 from storemon_pipeline.store_pages.paths import store_page_path
 from storemon_pipeline.warehouse import PartitionNotBuilt, SchedulesChanged, Warehouse
 
@@ -145,7 +145,7 @@ def build_store_report(store: Warehouse, as_of_us: int, path: Path) -> dict:
         partition.write_report(report)
         write_atomically(path, report_csv(report))
         chart = weekly_uptime_histogram_png(report, key)
-        chart_path = path.with_name(path.stem + "_uptime_week.png")
+        chart_path = chart_path_of(path)
         write_atomically(chart_path, chart)
 
     uptime = fleet_uptime_percent(report)

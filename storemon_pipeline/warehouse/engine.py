@@ -87,6 +87,10 @@ def _create_sqlite_engine(parsed_url: sa.URL) -> sa.Engine:
         cursor = dbapi_connection.cursor()
         # busy_timeout first: switching to WAL itself needs a lock another process may hold.
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # Takes effect only in a file that has no table yet (an existing file keeps its mode until
+        # a VACUUM): retention then gives freed pages back with PRAGMA incremental_vacuum
+        # (warehouse/retention.py) instead of rewriting the whole file.
+        cursor.execute("PRAGMA auto_vacuum = INCREMENTAL")
         # WAL: readers never block the single writer, so a report can be read while
         # another process ingests; NORMAL sync is crash-safe in WAL mode (a power loss
         # may lose the last commits, never corrupt the file).

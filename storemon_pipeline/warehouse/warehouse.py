@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,7 @@ from storemon_pipeline.warehouse.bulk import (
     lock_until_commit,
     read_frame,
 )
+from storemon_pipeline.warehouse import retention
 from storemon_pipeline.warehouse.ping_days import KeyedPings, merge_pings, read_window
 from storemon_pipeline.warehouse.store_reads import StorePartitionRows, read_store_partition, report_as_ofs
 from storemon_pipeline.warehouse.upgrade import create_or_upgrade_tables
@@ -450,6 +452,40 @@ class Warehouse:
         with self._transaction() as conn:
             return report_as_ofs(conn)
 
+    # -- retention (warehouse/retention.py) ------------------------------------------
+
+    def newest_report_us(self) -> int | None:
+        """The as-of of the newest report in store_report; None before the first."""
+        self._ensure_tables()
+        with self._transaction() as conn:
+            return retention.newest_report_us(conn)
+
+    def partitions_before(self, before_us: int) -> tuple[list[int], list[int]]:
+        """Partitions older than before_us: (those with store_report rows, those with segments)."""
+        self._ensure_tables()
+        with self._transaction() as conn:
+            return (
+                retention.report_partitions_before(conn, before_us),
+                retention.segment_partitions_before(conn, before_us),
+            )
+
+    def storage_bytes(self) -> int:
+        """What the warehouse takes on disk: the SQLite file and its WAL, or PostgreSQL's tables."""
+        self._ensure_tables()
+        if self._engine.dialect.name == "sqlite":
+            return retention.sqlite_file_bytes(self._engine.url.database or "")
+        with self._transaction() as conn:
+            return retention.postgresql_tables_bytes(conn)
+
+    def give_space_back(self) -> None:
+        """SQLite: shrink the file by the pages deletes freed. PostgreSQL: nothing (autovacuum reuses them)."""
+        self._ensure_tables()
+        if self._engine.dialect.name == "sqlite":
+            try:
+                retention.give_sqlite_space_back(self._engine)
+            except sqlite3.OperationalError as error:  # a raw DBAPI connection: the driver's own error
+                raise WarehouseUnavailable(f"warehouse {self.url_masked} unavailable: {error}") from error
+
     def read_store_partition(self, as_of_us: int, store_id: str, pings_start_us: int) -> StorePartitionRows:
         """One store's rows of report partition as_of_us and its pings in [pings_start_us, as_of_us],
         in one read transaction (warehouse/store_reads.py)."""
@@ -488,6 +524,14 @@ class ReportPartition:
         if current != version:
             raise SchedulesChanged(f"normalized_schedules changed from {version} to {current}")
         return _read_normalized_schedules(self._conn)
+
+    def drop_segments(self) -> int:
+        """Delete its status_segments (and the record that they were built); returns the rows deleted."""
+        return retention.delete_segments(self._conn, self.as_of_us)
+
+    def drop_report(self) -> int:
+        """Delete its store_report rows; returns the rows deleted."""
+        return retention.delete_report_rows(self._conn, self.as_of_us)
 
     def write_report(self, report: pd.DataFrame) -> None:
         """Replace the partition's report rows."""
