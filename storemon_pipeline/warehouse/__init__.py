@@ -1,12 +1,21 @@
 """SQL lives here and nowhere above: schema, bulk load and reads for SQLite and PostgreSQL."""
 
 from storemon_pipeline.warehouse.engine import WarehouseUnavailable, WarehouseUrlError, validate_database_url
-from storemon_pipeline.warehouse.warehouse import IngestResult, PartitionNotBuilt, SchedulesChanged, Warehouse
+from storemon_pipeline.warehouse.segment_shards import ShardsMissing
+from storemon_pipeline.warehouse.warehouse import (
+    IngestResult,
+    PartitionIncomplete,
+    PartitionNotBuilt,
+    SchedulesChanged,
+    Warehouse,
+)
 
 __all__ = [
     "IngestResult",
+    "PartitionIncomplete",
     "PartitionNotBuilt",
     "SchedulesChanged",
+    "ShardsMissing",
     "Warehouse",
     "WarehouseUnavailable",
     "WarehouseUrlError",
