@@ -7,7 +7,8 @@ the default number of shards (a run's config may ask for another: `storemon repo
 - STOREMON_EXECUTOR: `in_process` (default: every step in the run's process, the fastest on a
   small machine), `multiprocess` (a process per step, STOREMON_MAX_CONCURRENT at once, default
   the machine's cores), `celery` (each step a task for the celery workers listening on
-  STOREMON_BROKER_URL, on any machine that shares the warehouse and the Dagster instance).
+  STOREMON_BROKER_URL, queue STOREMON_CELERY_QUEUE, on any machine that shares the warehouse and
+  the Dagster instance; celery_workers.py starts them).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ EXECUTOR_ENV = "STOREMON_EXECUTOR"
 MAX_CONCURRENT_ENV = "STOREMON_MAX_CONCURRENT"
 BROKER_URL_ENV = "STOREMON_BROKER_URL"
 RESULT_BACKEND_ENV = "STOREMON_CELERY_BACKEND"
+QUEUE_ENV = "STOREMON_CELERY_QUEUE"
 
 IN_PROCESS, MULTIPROCESS, CELERY = "in_process", "multiprocess", "celery"
 EXECUTORS = (IN_PROCESS, MULTIPROCESS, CELERY)
@@ -30,6 +32,9 @@ DEFAULT_BROKER_URL = "pyamqp://guest:guest@127.0.0.1:5672//"
 # Celery's rpc backend sends each step's events back over the broker to the run that asked:
 # nothing else to run. (redis://... works too, where the results should outlive the run.)
 DEFAULT_RESULT_BACKEND = "rpc://"
+# dagster-celery's queue. Two deployments sharing a broker each take their own, or one's workers
+# would run the other's steps against the wrong warehouse.
+DEFAULT_QUEUE = "dagster"
 
 
 class ExecutionSettingError(ValueError):
@@ -67,6 +72,10 @@ def result_backend() -> str:
     return os.getenv(RESULT_BACKEND_ENV) or DEFAULT_RESULT_BACKEND
 
 
+def celery_queue() -> str:
+    return os.getenv(QUEUE_ENV) or DEFAULT_QUEUE
+
+
 def celery_executor_config() -> dict:
     """The celery executor's config; the workers must be started with the same broker and backend
     (celery_workers.py writes it for them). A URL set in the environment is passed as a reference
@@ -74,6 +83,7 @@ def celery_executor_config() -> dict:
     return {
         "broker": {"env": BROKER_URL_ENV} if os.getenv(BROKER_URL_ENV) else DEFAULT_BROKER_URL,
         "backend": {"env": RESULT_BACKEND_ENV} if os.getenv(RESULT_BACKEND_ENV) else DEFAULT_RESULT_BACKEND,
+        "config_source": {"task_default_queue": celery_queue()},
     }
 
 

@@ -145,6 +145,11 @@ def shard_of_mapping_key(key: str) -> Shard:
     return Shard(int(match[1]), int(match[2]))
 
 
+def shards_run_config(count: int) -> dict:
+    """The run config that asks for `count` shards (storemon report --shards, tests, the benchmark)."""
+    return {"ops": {"status_segments": {"config": {"shards": count}}}}
+
+
 class SegmentShardsConfig(Config):
     shards: int = Field(ge=1, le=MAX_SHARDS)
 
