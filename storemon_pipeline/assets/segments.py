@@ -22,6 +22,7 @@ serves `storemon report --shards 16` and the hourly run with the default alike.
 # functions (context, config) as objects.
 
 import re
+import resource
 import time
 
 from dagster import (
@@ -93,8 +94,11 @@ def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard) -> dict:
         "business_us_active": int(duration_us[status == ACTIVE].sum()),
         "business_us_total": int(duration_us.sum()),
     }
-    store.write_shard_segments(as_of_us, shard, segments, schedules_version=build.version,
-                               summary={**summary, "duration_s": round(time.monotonic() - started, 3)})
+    # Time and memory of the step, wherever it ran: what docs/scaling.md's estimates start from.
+    # The peak is the process's so far (Linux reports KiB): a worker's, for a step in a long-lived one.
+    cost = {"duration_s": round(time.monotonic() - started, 3),
+            "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    store.write_shard_segments(as_of_us, shard, segments, schedules_version=build.version, summary={**summary, **cost})
     return summary
 
 
@@ -104,7 +108,8 @@ def finish_status_segments(store: Warehouse, as_of_us: int, shard_count: int) ->
         summaries = store.record_status_segments(as_of_us, shard_count)
     except ShardsMissing as error:
         raise Failure(f"status_segments[{partition_key(as_of_us)}] not recorded as built: {error}") from None
-    total = {name: sum(summary[name] for summary in summaries) for name in summaries[0] if name != "duration_s"}
+    costs = ("duration_s", "process_peak_rss_mb")
+    total = {name: sum(summary[name] for summary in summaries) for name in summaries[0] if name not in costs}
     seconds = [summary["duration_s"] for summary in summaries]
     return {
         "as_of": partition_key(as_of_us),
@@ -118,6 +123,7 @@ def finish_status_segments(store: Warehouse, as_of_us: int, shard_count: int) ->
         # Each shard's own time, wherever it ran: the cost of one shard, for docs/scaling.md.
         "shard_seconds_max": max(seconds),
         "shard_seconds_total": round(sum(seconds), 3),
+        "shard_process_peak_rss_mb_max": max(summary["process_peak_rss_mb"] for summary in summaries),
     }
 
 
