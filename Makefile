@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-stamp
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster_home
 
-.PHONY: install run run-postgres test bench soak growth clean
+.PHONY: install run run-postgres test bench bench-xl soak growth clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,16 @@ run-postgres: $(INSTALLED)
 	mkdir -p var/reports data/inbox
 	$(BIN)/storemon run-production --dagster-port 3000 --api-port 8000
 
+# make bench BENCH_ARGS="--sizes S --shards 1,16 --executors in_process,celery --dialects postgresql --no-write"
 bench: $(INSTALLED)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# Issue 12's table: 140,000 stores, 1 and 16 shards, on each executor (celery: the machine's RabbitMQ,
+# STOREMON_WORKERS workers started by the benchmark). Long, and the whole machine's: run it alone.
+bench-xl: $(INSTALLED)
+	$(BIN)/python benchmarks/run.py --sizes XL --dialects postgresql --shards 1,16 \
+		--executors in_process,multiprocess,celery --workers $${STOREMON_WORKERS:-2} --runs 1 \
+		--json benchmarks/xl.json --no-write
 
 # 30 simulated days of hourly drops at 1,000 stores with the retention schedule daily (about 30 min;
 # keep-reports 7d so the level shows within the month). benchmarks/results.md, "Retention".

@@ -1,7 +1,15 @@
 """`make bench`: time the report pipeline at fleet size, per phase, on SQLite and PostgreSQL.
 
 Sizes (simulated with storemon_pipeline.simulate, cached under --cache, default /tmp/storemon-bench):
-  S = 1,000 stores x 8 days, M = 14,000 stores x 8 days (~2.4 M pings), L = 14,000 stores x 80 days (10 x M history).
+  S = 1,000 stores x 8 days, M = 14,000 stores x 8 days (~2.4 M pings), L = 14,000 stores x 80 days (10 x M history),
+  XL = 140,000 stores x 8 days (~24 M pings in the window: 10 x M's fleet; not in the default --sizes).
+
+Store shards and executors (issue 12): --shards 1,16 runs every size and dialect once per number of shards of
+status_segments; --executors in_process,multiprocess,celery once per executor. in_process times the asset
+functions as below, the shards one after the other; multiprocess and celery time `report` and `hourly` as real
+report runs (report_from_warehouse_job, executed by reference) whose steps run in a process each or on
+--workers celery workers (benchmarks/distributed.py). Each phase also records the slowest shard's time and the
+largest peak RSS of a process that ran a shard (status_segments' metadata).
 
 Phases, each timed over --runs runs (median reported), each size x dialect in a fresh subprocess:
   cold_ingest     the three CSVs into an empty warehouse (a new SQLite file / a new PostgreSQL schema per run):
@@ -21,6 +29,8 @@ Peak RSS per phase: the process's VmHWM, reset before each phase through /proc/s
   python benchmarks/run.py                       # S, M, L on SQLite and PostgreSQL, writes benchmarks/results.md
   python benchmarks/run.py --sizes S --dialects sqlite --no-write
   python benchmarks/run.py --profile M:sqlite:report   # pyinstrument of one phase's first run
+  python benchmarks/run.py --sizes XL --dialects postgresql --shards 1,16 --executors in_process,multiprocess,celery \
+      --runs 1 --json xl.json --no-write             # issue 12's XL table (docs/scaling.md)
 """
 
 from __future__ import annotations
@@ -54,7 +64,9 @@ class Size:
     days: int
 
 
-SIZES = {"S": Size("S", 1_000, 8), "M": Size("M", 14_000, 8), "L": Size("L", 14_000, 80)}
+SIZES = {"S": Size("S", 1_000, 8), "M": Size("M", 14_000, 8), "L": Size("L", 14_000, 80),
+         "XL": Size("XL", 140_000, 8)}
+EXECUTORS = ("in_process", "multiprocess", "celery")
 PHASES = ("cold_ingest", "first_report", "report", "hourly", "hourly_dagster")
 # Issue 5's targets at M (seconds) and the L/M ratio the report and the hourly state may reach.
 TARGETS_M = {"sqlite": {"cold_ingest+report": 25.0}, "postgresql": {"cold_ingest+report": 15.0}}
@@ -122,6 +134,11 @@ class Steps:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.shard_costs: dict[str, float] = {}  # the slowest shard and the largest shard process peak RSS
+
+    def add_shard_costs(self, segments_metadata: dict) -> None:
+        for name in ("shard_seconds_max", "shard_process_peak_rss_mb_max"):
+            self.shard_costs[name] = max(self.shard_costs.get(name, 0.0), float(segments_metadata[name]))
 
     @contextmanager
     def step(self, name: str):
@@ -184,8 +201,9 @@ def ingest_files(warehouse, paths: list[Path], steps: Steps) -> int:
     return rows
 
 
-def report_as_of(warehouse, as_of_us: int, reports_dir: Path, steps: Steps) -> int:
-    """What normalized_schedules, status_segments and store_report run; returns evidence-window pings."""
+def report_as_of(warehouse, as_of_us: int, reports_dir: Path, steps: Steps, shards: int = 1) -> int:
+    """What normalized_schedules, status_segments (in `shards` shards, one after the other) and
+    store_report run; returns evidence-window pings."""
     from storemon_pipeline.assets.report import build_store_report
     from storemon_pipeline.assets.schedules import build_normalized_schedules
     from storemon_pipeline.assets.segments import build_status_segments
@@ -194,7 +212,8 @@ def report_as_of(warehouse, as_of_us: int, reports_dir: Path, steps: Steps) -> i
     with steps.step("normalized_schedules"):
         build_normalized_schedules(warehouse)
     with steps.step("status_segments"):
-        segments = build_status_segments(warehouse, as_of_us)
+        segments = build_status_segments(warehouse, as_of_us, shards)
+    steps.add_shard_costs(segments)
     with steps.step("store_report"):
         build_store_report(warehouse, as_of_us, reports_dir / f"report_{partition_key(as_of_us)}.csv")
     return segments["evidence_window_pings"]
@@ -222,8 +241,13 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 
 
 def run_worker(args: argparse.Namespace) -> dict:
-    # The jobs read the warehouse URL at run start (an EnvVar): set before definitions load.
+    # The jobs read the warehouse URL at run start (an EnvVar): set before definitions load, and the
+    # executor, which the definitions pick when they load.
     os.environ["STOREMON_DATABASE_URL"] = "set-per-phase"
+    os.environ["STOREMON_EXECUTOR"] = args.executor
+    # The celery executor's queue is fixed when the definitions load too: this run's own, so that no
+    # other checkout's workers on the machine's broker take its steps (nor it theirs).
+    os.environ["STOREMON_CELERY_QUEUE"] = f"storemon-bench-{uuid.uuid4().hex[:8]}"
     # Imports first (dagster alone takes over a second): a phase is timed, not a module load.
     import storemon_pipeline.assets.raw  # noqa: F401
     import storemon_pipeline.assets.report  # noqa: F401
@@ -244,7 +268,7 @@ def run_worker(args: argparse.Namespace) -> dict:
     databases = Databases(args.dialect, work, args.pg_url)
     profile_phase = args.profile_phase
     result: dict = {"size": size.name, "dialect": args.dialect, "stores": size.stores, "days": size.days,
-                    "fleet": fleet, "phases": {}}
+                    "shards": args.shards, "executor": args.executor, "fleet": fleet, "phases": {}}
 
     def measure(phase: str, run_index: int, body):
         steps = Steps()
@@ -266,6 +290,8 @@ def run_worker(args: argparse.Namespace) -> dict:
         entry["rss_mb"].append(peak_rss_mb())
         for name, value in steps.seconds.items():
             entry["steps"].setdefault(name, []).append(value)
+        for name, value in steps.shard_costs.items():
+            entry.setdefault(name, []).append(value)
         print(f"  {size.name} {args.dialect} {phase} run {run_index + 1}: {seconds:.2f} s, "
               f"peak RSS {peak_rss_mb():.0f} MB", flush=True)
 
@@ -288,34 +314,30 @@ def run_worker(args: argparse.Namespace) -> dict:
             warehouse = Warehouse(url)
             measure("cold_ingest", run_index, lambda steps: ingest_files(warehouse, input_paths(folder), steps))
             # The first report also builds normalized_schedules; later ones find it up to date.
-            measure("first_report", run_index, lambda steps: report_as_of(warehouse, as_of_us, work / "reports", steps))
+            measure("first_report", run_index,
+                    lambda steps: report_as_of(warehouse, as_of_us, work / "reports", steps, args.shards))
             if run_index < runs["cold_ingest"] - 1:
                 warehouse.dispose()
         # The last cold-ingested warehouse is the loaded one the other phases use.
-        for run_index in range(runs["report"]):
-            as_of = as_of_us - (run_index + 1) * 60_000_000
-            measure("report", run_index, lambda steps: report_as_of(warehouse, as_of, work / "reports", steps))
         store_ids = list(warehouse.report_store_ids(2**62))
         from storemon_pipeline.core.clock import latest_report_as_of_us
 
-        for run_index in range(runs["hourly"]):
-            drop = next_drop()
+        if args.executor == "in_process":
+            report_phases(warehouse, as_of_us, work, args, runs, measure, next_drop)
+        else:
+            from distributed import DistributedReports
 
-            def hourly(steps: Steps) -> int:
-                rows = ingest_files(warehouse, [drop], steps)
-                with steps.step("latest_ping_us"):
-                    latest_us = latest_report_as_of_us(warehouse.latest_ping_us())
-                report_as_of(warehouse, latest_us, work / "reports", steps)
-                return rows
-
-            measure("hourly", run_index, hourly)
+            with DistributedReports(args.executor, args.pg_url, url, work, args.workers) as distributed:
+                report_phases(warehouse, as_of_us, work, args, runs, measure, next_drop, distributed)
+            runs["hourly_dagster"] = 0  # an in-process run of the jobs: the in_process rows have it
 
         os.environ["STOREMON_DATABASE_URL"] = url
         os.environ["STOREMON_REPORTS_DIR"] = str(work / "reports")
         instance = DagsterInstance.ephemeral()
         for run_index in range(runs["hourly_dagster"]):
             drop = next_drop()
-            measure("hourly_dagster", run_index, lambda steps: hourly_through_dagster(warehouse, drop, instance, steps))
+            measure("hourly_dagster", run_index,
+                    lambda steps: hourly_through_dagster(warehouse, drop, instance, steps, args.shards))
         warehouse.dispose()
     finally:
         for schema_url in list(databases.schemas):
@@ -325,10 +347,40 @@ def run_worker(args: argparse.Namespace) -> dict:
     return result
 
 
-def hourly_through_dagster(warehouse, drop: Path, instance, steps: Steps) -> int:
+def report_phases(warehouse, as_of_us, work, args, runs, measure, next_drop, distributed=None) -> None:
+    """`report` (new as-ofs) and `hourly` (a drop, then the latest report): through the asset functions
+    in this process, or as report runs of `distributed` (multiprocess or celery)."""
+    from storemon_pipeline.core.clock import latest_report_as_of_us
+
+    def report(steps: Steps, as_of: int) -> int:
+        if distributed is None:
+            return report_as_of(warehouse, as_of, work / "reports", steps, args.shards)
+        with steps.step(f"report run ({args.executor})"):
+            segments = distributed.report(as_of, args.shards)
+        steps.add_shard_costs(segments)
+        return segments["evidence_window_pings"]
+
+    for run_index in range(runs["report"]):
+        as_of = as_of_us - (run_index + 1) * 60_000_000
+        measure("report", run_index, lambda steps: report(steps, as_of))
+    for run_index in range(runs["hourly"]):
+        drop = next_drop()
+
+        def hourly(steps: Steps) -> int:
+            rows = ingest_files(warehouse, [drop], steps)
+            with steps.step("latest_ping_us"):
+                latest_us = latest_report_as_of_us(warehouse.latest_ping_us())
+            report(steps, latest_us)
+            return rows
+
+        measure("hourly", run_index, hourly)
+
+
+def hourly_through_dagster(warehouse, drop: Path, instance, steps: Steps, shards: int = 1) -> int:
     """The two runs the inbox sensor launches for a drop, executed in-process: ingest_job, then
     report_from_warehouse_job for the newest ping's partition; every asset check included."""
     from storemon_pipeline.assets.raw import raw_materialization_metadata, raw_paths_run_config
+    from storemon_pipeline.assets.segments import shards_run_config
     from storemon_pipeline.core.inputs import PINGS
     from storemon_pipeline.definitions import defs
     from storemon_pipeline.partitions import latest_report_partition_key, report_partitions
@@ -341,7 +393,7 @@ def hourly_through_dagster(warehouse, drop: Path, instance, steps: Steps) -> int
         key = latest_report_partition_key(warehouse)
         instance.add_dynamic_partitions(report_partitions.name, [key])
         defs.resolve_job_def("report_from_warehouse_job").execute_in_process(
-            run_config=QUIET_RUN_CONFIG, instance=instance, partition_key=key
+            run_config={**QUIET_RUN_CONFIG, **shards_run_config(shards)}, instance=instance, partition_key=key
         )
     metadata = raw_materialization_metadata(ingest, PINGS)
     return metadata["rows_loaded"].value + metadata["rows_rejected"].value
@@ -378,33 +430,42 @@ def median(values: list[float]) -> float:
 
 
 def table_markdown(results: list[dict]) -> str:
-    lines = ["| size | dialect | phase | rows | median s | runs (s) | peak RSS MB |",
-             "| --- | --- | --- | ---: | ---: | --- | ---: |"]
+    lines = ["| size | dialect | shards | executor | phase | rows | median s | runs (s) | peak RSS MB "
+             "| slowest shard s | shard process peak RSS MB |",
+             "| --- | --- | ---: | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |"]
     for r in results:
         for phase in PHASES:
             entry = r["phases"].get(phase)
             if not entry:
                 continue
             runs = ", ".join(f"{s:.2f}" for s in entry["seconds"])
-            lines.append(f"| {r['size']} | {r['dialect']} | {phase} | {entry['rows']:,} | {median(entry['seconds']):.2f} "
-                         f"| {runs} | {max(entry['rss_mb']):.0f} |")
+            shard_s = f"{median(entry['shard_seconds_max']):.2f}" if entry.get("shard_seconds_max") else ""
+            shard_rss = (f"{max(entry['shard_process_peak_rss_mb_max']):.0f}"
+                         if entry.get("shard_process_peak_rss_mb_max") else "")
+            lines.append(f"| {r['size']} | {r['dialect']} | {r.get('shards', 1)} | {r.get('executor', 'in_process')} "
+                         f"| {phase} | {entry['rows']:,} | {median(entry['seconds']):.2f} | {runs} "
+                         f"| {max(entry['rss_mb']):.0f} | {shard_s} | {shard_rss} |")
     return "\n".join(lines)
 
 
 def steps_markdown(results: list[dict]) -> str:
-    lines = ["| size | dialect | phase | step | median s |", "| --- | --- | --- | --- | ---: |"]
+    lines = ["| size | dialect | shards | executor | phase | step | median s |",
+             "| --- | --- | ---: | --- | --- | --- | ---: |"]
     for r in results:
         for phase in PHASES:
             entry = r["phases"].get(phase)
             if not entry:
                 continue
             for name, values in entry["steps"].items():
-                lines.append(f"| {r['size']} | {r['dialect']} | {phase} | {name} | {median(values):.2f} |")
+                lines.append(f"| {r['size']} | {r['dialect']} | {r.get('shards', 1)} | {r.get('executor', 'in_process')} "
+                             f"| {phase} | {name} | {median(values):.2f} |")
     return "\n".join(lines)
 
 
 def targets_markdown(results: list[dict]) -> str:
-    by = {(r["size"], r["dialect"]): r for r in results}
+    # Issue 5's targets are those of the one-shard, in-process report.
+    by = {(r["size"], r["dialect"]): r for r in results
+          if r.get("shards", 1) == 1 and r.get("executor", "in_process") == "in_process"}
 
     def med(size: str, dialect: str, phase: str) -> float | None:
         entry = by.get((size, dialect), {}).get("phases", {}).get(phase)
@@ -485,6 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="S,M,L")
     parser.add_argument("--dialects", default="sqlite,postgresql")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--shards", default="1", help="numbers of store shards, e.g. 1,16 (each a worker run)")
+    parser.add_argument("--executors", default="in_process", help=f"any of {','.join(EXECUTORS)}")
+    parser.add_argument("--workers", type=int, default=2, help="celery workers started for --executors celery")
     parser.add_argument("--cold-runs", type=int, default=None,
                         help="runs of cold_ingest and first_report (default --runs; 1 for L, whose cold load takes minutes)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -501,11 +565,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     parser.add_argument("--dialect", help=argparse.SUPPRESS)
+    parser.add_argument("--shard-count", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--executor", default="in_process", help=argparse.SUPPRESS)
     parser.add_argument("--profile-phase", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
+        args.shards = args.shard_count
         os.environ.setdefault("STOREMON_HOME", str(args.cache / "home"))
         result = run_worker(args)
         args.result.write_text(json.dumps(result))
@@ -532,25 +599,36 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         ensure_fleet(args.cache, size)
 
+    shard_counts = [int(n) for n in args.shards.split(",") if n.strip()]
+    executors = [e.strip() for e in args.executors.split(",") if e.strip()]
+    unknown = set(executors) - set(EXECUTORS)
+    if unknown:
+        parser.error(f"--executors: unknown {', '.join(sorted(unknown))} (one of {', '.join(EXECUTORS)})")
+    if set(executors) - {"in_process"} and dialects != ["postgresql"]:
+        # Steps in other processes or machines share the warehouse: PostgreSQL, as in production.
+        parser.error("--executors multiprocess or celery need --dialects postgresql")
+    runs_wanted = [(size, dialect, shards, executor) for size in sizes for dialect in dialects
+                   for shards in shard_counts for executor in executors]
     results = []
-    for size in sizes:
-        for dialect in dialects:
-            print(f"{size.name} ({size.stores} stores x {size.days} days) on {dialect}", flush=True)
-            result_path = args.cache / f"result-{size.name}-{dialect}.json"
-            command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", size.name,
-                       "--dialect", dialect, "--cache", str(args.cache), "--pg-url", args.pg_url,
-                       "--runs", str(args.runs), "--result", str(result_path)]
-            if args.cold_runs is not None:
-                command += ["--cold-runs", str(args.cold_runs)]
-            elif size.name == "L":
-                # One cold load of the 1.4 GB L history takes minutes per dialect: once is enough.
-                command += ["--cold-runs", "1"]
-            if profile_phase:
-                command += ["--profile-phase", profile_phase]
-            subprocess.run(command, check=True)
-            results.append(json.loads(result_path.read_text()))
-            if profile_phase:
-                print(results[-1].get("profile", ""))
+    for size, dialect, shards, executor in runs_wanted:
+        print(f"{size.name} ({size.stores} stores x {size.days} days) on {dialect}, {shards} shard(s), {executor}",
+              flush=True)
+        result_path = args.cache / f"result-{size.name}-{dialect}-{shards}-{executor}.json"
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--size", size.name,
+                   "--dialect", dialect, "--cache", str(args.cache), "--pg-url", args.pg_url,
+                   "--runs", str(args.runs), "--result", str(result_path), "--shard-count", str(shards),
+                   "--executor", executor, "--workers", str(args.workers)]
+        if args.cold_runs is not None:
+            command += ["--cold-runs", str(args.cold_runs)]
+        elif size.name in ("L", "XL"):
+            # One cold load of the 1.4 GB L (XL) history takes minutes per dialect: once is enough.
+            command += ["--cold-runs", "1"]
+        if profile_phase:
+            command += ["--profile-phase", profile_phase]
+        subprocess.run(command, check=True)
+        results.append(json.loads(result_path.read_text()))
+        if profile_phase:
+            print(results[-1].get("profile", ""))
 
     print(table_markdown(results))
     print()

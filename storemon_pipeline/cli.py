@@ -92,10 +92,49 @@ def materialize_in_process(assets, resources: dict, partition_key: str | None = 
         raise_on_error=False,
     )
     if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        message = failures[0].step_failure_data.error.message.strip() if failures else "run failed"
-        raise UserError(message.splitlines()[-1] if message else "run failed")
+        raise UserError(_first_failure(result))
     return result
+
+
+def _first_failure(result) -> str:
+    """The first failed step's reason, one line."""
+    failures = [e for e in result.all_events if e.is_step_failure]
+    if not failures:
+        return "run failed"
+    data = failures[0].step_failure_data
+    message = (data.user_failure_data.description if data.user_failure_data else None) or data.error.message
+    message = (message or "").strip()
+    return message.splitlines()[-1] if message else "run failed"
+
+
+def execute_report_job(key: str, run_config: dict) -> None:
+    """report_from_warehouse_job for partition `key`, on the executor STOREMON_EXECUTOR names, in the
+    Dagster instance of DAGSTER_HOME: other processes (multiprocess) or machines (celery workers) run
+    its steps, so the job is loaded by reference from the code location and the instance is one they
+    share. The warehouse and folders are those of the environment, in every process."""
+    if not os.getenv("DAGSTER_HOME"):
+        raise UserError(
+            "STOREMON_EXECUTOR=multiprocess or celery runs the steps in other processes, which share a Dagster "
+            "instance: set DAGSTER_HOME (its dagster.yaml with PostgreSQL storage for celery workers)"
+        )
+    from dagster import DagsterInstance, execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from storemon_pipeline.instance import DEFINITIONS_MODULE
+    from storemon_pipeline.jobs import report_from_warehouse_job
+    from storemon_pipeline.partitions import report_partitions
+    from storemon_pipeline.runs import PARTITION_TAG
+
+    job = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs").get_reconstructable_job(
+        report_from_warehouse_job.name
+    )
+    run_config = {**run_config, "loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
+    with DagsterInstance.get() as instance:
+        if not instance.has_dynamic_partition(report_partitions.name, key):
+            instance.add_dynamic_partitions(report_partitions.name, [key])
+        with execute_job(job, instance, run_config=run_config, tags={PARTITION_TAG: key}) as result:
+            if not result.success:
+                raise UserError(f"{_first_failure(result)} (run {result.run_id})")
 
 
 def ingest_files(resources: dict, paths: list[Path]) -> None:
@@ -152,6 +191,14 @@ def ingest_outcomes(paths: list[Path], loaded_before: set[str], ingested: pd.Dat
 
 def cmd_report(args: argparse.Namespace) -> int:
     from storemon_pipeline.assets import normalized_schedules, status_segments, store_report
+    from storemon_pipeline.assets.segments import shards_run_config
+    from storemon_pipeline.execution import IN_PROCESS, ExecutionSettingError, executor_name_from_env, shards_from_env
+
+    try:
+        executor = executor_name_from_env()
+        shards = args.shards if args.shards is not None else shards_from_env()
+    except ExecutionSettingError as exc:
+        raise UserError(str(exc)) from None
 
     paths = csv_files(args.data_dir)
     if not any(_is_pings(p) for p in paths):
@@ -171,9 +218,23 @@ def cmd_report(args: argparse.Namespace) -> int:
         key = latest_report_partition_key(open_warehouse(resources))
         if key is None:
             raise UserError(f"no valid pings in {args.data_dir}")
-    materialize_in_process([normalized_schedules, status_segments, store_report], resources, partition_key=key)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(resources["files"].report_path(key), args.out)
+    if executor == IN_PROCESS:
+        materialize_in_process([normalized_schedules, status_segments, store_report], resources, partition_key=key,
+                               run_config=shards_run_config(shards))
+        shutil.copyfile(resources["files"].report_path(key), args.out)
+    else:
+        # The other processes load the code location with this environment: the same warehouse.
+        if args.database_url:
+            os.environ["STOREMON_DATABASE_URL"] = args.database_url
+        os.environ["STOREMON_DATA_DIR"] = args.data_dir
+        execute_report_job(key, shards_run_config(shards))
+        # From the warehouse, not the file: store_report may have run on another machine.
+        from storemon_pipeline.core.clock import as_of_from_partition_key
+        from storemon_pipeline.core.report import report_csv
+
+        csv_text = report_csv(open_warehouse(resources).read_report(as_of_from_partition_key(key)))
+        Path(args.out).write_text(csv_text, encoding="utf-8", newline="")
     print(f"report as of {key}: {args.out}")
     return 0
 
@@ -318,6 +379,14 @@ def _is_pings(path: Path) -> bool:
         return False
 
 
+def _shard_count(text: str) -> int:
+    from storemon_pipeline.core.shards import MAX_SHARDS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SHARDS:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_SHARDS}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="storemon", description="Store uptime during business hours.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -327,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, help="where to write the report CSV")
     report.add_argument("--as-of", help="report instant, ISO 8601 (default: latest ping, rounded up to the second)")
     report.add_argument("--database-url", help="SQLAlchemy URL (default: STOREMON_DATABASE_URL or a SQLite file)")
+    report.add_argument("--shards", type=_shard_count, default=None,
+                        help="store shards of status_segments, each its own step (default STOREMON_SHARDS or 1); "
+                             "STOREMON_EXECUTOR says where the steps run")
     report.set_defaults(handler=cmd_report)
 
     ingest = commands.add_parser("ingest", help="load a folder of CSVs into the warehouse")

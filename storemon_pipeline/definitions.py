@@ -1,10 +1,11 @@
 """The storemon code location: the one Definitions object Dagster loads."""
 
-from dagster import Definitions, in_process_executor
+from dagster import Definitions
 
 from storemon_pipeline.assets import all_assets
 from storemon_pipeline.assets.checks import all_checks
 from storemon_pipeline.automation import automation_schedules, automation_sensors
+from storemon_pipeline.execution import executor_from_env
 from storemon_pipeline.jobs import all_jobs
 from storemon_pipeline.resources import StoremonFiles, warehouse_from_env
 
@@ -19,9 +20,11 @@ def build_definitions(resources: dict | None = None) -> Definitions:
         schedules=automation_schedules,
         sensors=automation_sensors,
         resources=resources or {"warehouse": warehouse_from_env(), "files": StoremonFiles()},
-        # One process per run, not per step: on a small machine a subprocess per step (and per check) costs
-        # ~5-10 s each, and the steps share one SQLite file that concurrent writers would lock.
-        executor=in_process_executor,
+        # STOREMON_EXECUTOR (execution.py). By default one process per run, not per step: on a small
+        # machine a subprocess per step (and per check) costs ~5-10 s each, and the steps share one
+        # SQLite file that concurrent writers would lock. multiprocess or celery spread the shard
+        # steps of status_segments over processes or machines.
+        executor=executor_from_env(),
     )
 
 

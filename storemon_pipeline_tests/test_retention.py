@@ -161,14 +161,16 @@ def test_prune_keeps_what_is_recent_and_rebuilds_what_is_asked_again(database_ur
     for key in KEPT:
         assert rows_of(database_url, tables.status_segments, key) == segments_before[key]
         assert rows_of(database_url, tables.report_partitions, key) == 1
+        assert rows_of(database_url, tables.segment_shards, key) >= 1
         assert report_bytes(resources, key) == before[key]
     # Segments gone, and the record that they were built: a later report of it rebuilds them.
     assert rows_of(database_url, tables.status_segments, SEGMENTS_PRUNED) == 0
     assert rows_of(database_url, tables.report_partitions, SEGMENTS_PRUNED) == 0
+    assert rows_of(database_url, tables.segment_shards, SEGMENTS_PRUNED) == 0
     assert rows_of(database_url, tables.store_report, SEGMENTS_PRUNED) == SAMPLE_STORES
     assert report_bytes(resources, SEGMENTS_PRUNED) == before[SEGMENTS_PRUNED]
     # Everything of the old report gone, in Dagster too.
-    for table in (tables.status_segments, tables.report_partitions, tables.store_report):
+    for table in (tables.status_segments, tables.report_partitions, tables.segment_shards, tables.store_report):
         assert rows_of(database_url, table, REPORT_PRUNED) == 0
     assert resources["files"].report_files().keys() == {*KEPT, SEGMENTS_PRUNED}
     assert REPORT_PRUNED not in instance.get_dynamic_partitions(report_partitions.name)

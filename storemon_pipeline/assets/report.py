@@ -36,7 +36,7 @@ from storemon_pipeline.core.report import (
 from storemon_pipeline.partitions import report_partitions
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource, chart_path_of, default_api_url
 from storemon_pipeline.store_pages.paths import store_page_path
-from storemon_pipeline.warehouse import PartitionNotBuilt, SchedulesChanged, Warehouse
+from storemon_pipeline.warehouse import PartitionIncomplete, PartitionNotBuilt, SchedulesChanged, Warehouse
 
 
 
@@ -118,6 +118,11 @@ def build_store_report(store: Warehouse, as_of_us: int, path: Path) -> dict:
     with store.report_partition(as_of_us) as partition:
         try:
             schedules = partition.normalized_schedules()
+        except PartitionIncomplete as incomplete:
+            raise ReportRefused(
+                f"status_segments[{key}] is incomplete: {incomplete}: materialize status_segments and "
+                f"store_report for {key} together (a failed shard step fails its run; re-execute it)"
+            ) from None
         except PartitionNotBuilt:
             raise ReportRefused(
                 f"status_segments[{key}] was never built: materialize status_segments and store_report "

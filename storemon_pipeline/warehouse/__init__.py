@@ -8,12 +8,21 @@ from storemon_pipeline.warehouse.engine import (
     drop_database_if_exists,
     validate_database_url,
 )
-from storemon_pipeline.warehouse.warehouse import IngestResult, PartitionNotBuilt, SchedulesChanged, Warehouse
+from storemon_pipeline.warehouse.segment_shards import ShardsMissing
+from storemon_pipeline.warehouse.warehouse import (
+    IngestResult,
+    PartitionIncomplete,
+    PartitionNotBuilt,
+    SchedulesChanged,
+    Warehouse,
+)
 
 __all__ = [
     "IngestResult",
+    "PartitionIncomplete",
     "PartitionNotBuilt",
     "SchedulesChanged",
+    "ShardsMissing",
     "Warehouse",
     "WarehouseUnavailable",
     "WarehouseUrlError",

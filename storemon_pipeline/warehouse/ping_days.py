@@ -114,12 +114,23 @@ def days_query(start_us: int, end_us: int) -> sa.Select:
     )
 
 
-def read_window(conn: sa.Connection, start_us: int, end_us: int) -> KeyedPings:
-    """Pings with start_us <= ts_us <= end_us, sorted by (ts_us, store_key)."""
+def read_window(conn: sa.Connection, start_us: int, end_us: int, keep_key: np.ndarray | None = None) -> KeyedPings:
+    """Pings with start_us <= ts_us <= end_us, sorted by (ts_us, store_key).
+
+    `keep_key`, indexed by store_key, keeps only the pings of the keys it marks True (a key past
+    its end is dropped): a shard's pings, filtered a day at a time, so that memory holds one day
+    of the fleet and the shard's window, not the fleet's window.
+    """
     parts = []
     for row in conn.execute(days_query(start_us, end_us)):
         day_pings = KeyedPings.unpack(row.pings, row.n_pings)
-        parts.append(day_pings.take((day_pings.ts_us >= start_us) & (day_pings.ts_us <= end_us)))
+        keep = (day_pings.ts_us >= start_us) & (day_pings.ts_us <= end_us)
+        if keep_key is not None and len(keep_key) == 0:
+            keep[:] = False
+        elif keep_key is not None:
+            known = day_pings.store_key < len(keep_key)
+            keep &= known & keep_key[np.where(known, day_pings.store_key, 0)]
+        parts.append(day_pings.take(keep))
     return KeyedPings.concatenate(parts)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from storemon_pipeline.warehouse import tables
+from storemon_pipeline.warehouse.segment_shards import forget_build
 
 # PRAGMA auto_vacuum values (SQLite documentation).
 SQLITE_AUTO_VACUUM_INCREMENTAL = 2
@@ -40,25 +41,27 @@ def report_partitions_before(conn: sa.Connection, before_us: int) -> list[int]:
 
 
 def segment_partitions_before(conn: sa.Connection, before_us: int) -> list[int]:
-    """As-of of every partition with segments (or a report_partitions row) older than before_us."""
-    segments, partitions = tables.status_segments, tables.report_partitions
+    """As-of of every partition with segments (or a build record) older than before_us."""
+    segments, partitions, shards = tables.status_segments, tables.report_partitions, tables.segment_shards
     query = sa.union(
         sa.select(partitions.c.as_of_us).where(partitions.c.as_of_us < int(before_us)),
+        sa.select(shards.c.as_of_us).where(shards.c.as_of_us < int(before_us)),
         sa.select(segments.c.as_of_us).where(segments.c.as_of_us < int(before_us)).distinct(),
     )
     return [int(value) for value in conn.execute(query).scalars()]
 
 
 def delete_segments(conn: sa.Connection, as_of_us: int) -> int:
-    """Delete a partition's segments and its report_partitions row; returns the segment rows deleted.
+    """Delete a partition's segments and its build record (report_partitions and the shards'
+    segment_shards rows); returns the segment rows deleted.
 
-    Without the row, store_report of the partition refuses (PartitionNotBuilt) and the store page
+    Without the record, store_report of the partition refuses (PartitionNotBuilt) and the store page
     answers 409, until status_segments is materialized again: a later request rebuilds, never reads
     an empty set.
     """
-    segments, partitions = tables.status_segments, tables.report_partitions
+    segments = tables.status_segments
     deleted = conn.execute(sa.delete(segments).where(segments.c.as_of_us == int(as_of_us))).rowcount
-    conn.execute(sa.delete(partitions).where(partitions.c.as_of_us == int(as_of_us)))
+    forget_build(conn, as_of_us)
     return int(deleted or 0)
 
 

@@ -171,6 +171,23 @@ report_partitions = sa.Table(
     sa.Column("segments_written_at_us", sa.BigInteger, nullable=False),
 )
 
+# One row per shard written of a report partition's status_segments build (shard_index of
+# shard_count, core/shards.py): each shard step replaces its own stores' segments and says so
+# here; the build's last step records the partition in report_partitions only once every shard
+# of the build is here, from one schedules build. A build starts by deleting these rows and the
+# partition's report_partitions row, so store_report refuses a partition with a shard missing.
+segment_shards = sa.Table(
+    "segment_shards",
+    metadata,
+    sa.Column("as_of_us", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("shard_count", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("shard_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("schedules_version", sa.Text, nullable=False),
+    # What the shard's step found (stores, segments, evidence pings, hours), summed by the last step.
+    sa.Column("summary_json", sa.Text, nullable=False),
+    sa.Column("written_at_us", sa.BigInteger, nullable=False),
+)
+
 REPORT_VALUE_COLUMNS = tuple(REPORT_COLUMNS[1:])
 
 store_report = sa.Table(

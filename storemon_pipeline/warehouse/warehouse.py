@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS, TIMEZONES
 from storemon_pipeline.core.segments import STATUS_DTYPE, codes_in
+from storemon_pipeline.core.shards import Shard, in_shard
 from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse.bulk import (
     EncodedFrame,
@@ -33,6 +33,8 @@ from storemon_pipeline.warehouse.bulk import (
 )
 from storemon_pipeline.warehouse import retention
 from storemon_pipeline.warehouse.ping_days import KeyedPings, merge_pings, read_window
+from storemon_pipeline.warehouse.segment_shards import ShardsMissing, forget_build, record_build, replace_shard_segments
+from storemon_pipeline.warehouse.store_keys import StoreKeys, stored_stores
 from storemon_pipeline.warehouse.store_reads import StorePartitionRows, read_store_partition, report_as_ofs
 from storemon_pipeline.warehouse.upgrade import create_or_upgrade_tables
 from storemon_pipeline.warehouse.engine import (
@@ -71,7 +73,6 @@ NORMALIZED_SCHEDULE_COLUMNS = ["store_id", "timezone", "day_of_week", "start_s",
 STATUS_SEGMENT_COLUMNS = ["store_id", "start_us", "end_us", "status"]
 REPORT_DTYPES = {"store_id": "str", **{name: np.float64 for name in tables.REPORT_VALUE_COLUMNS}}
 
-_STORE_DTYPES = {"store_key": np.int32, "store_id": "str", "first_ts_us": np.int64}
 _KEYED_SCHEDULE_DTYPES = {
     "store_key": np.int32,
     "timezone": "str",
@@ -84,6 +85,11 @@ _KEYED_SEGMENT_DTYPES = {"store_key": np.int32, "start_us": np.int64, "end_us": 
 
 class PartitionNotBuilt(RuntimeError):
     """A report partition whose status_segments were never written (or were pruned)."""
+
+
+class PartitionIncomplete(PartitionNotBuilt):
+    """A report partition whose status_segments build began but lacks shards (a shard step failed
+    or is still running)."""
 
 
 class SchedulesChanged(RuntimeError):
@@ -256,18 +262,25 @@ class Warehouse:
             latest = conn.execute(sa.select(sa.func.max(tables.pings.c.ts_us))).scalar_one()
         return None if latest is None else int(latest)
 
-    def read_pings(self, start_us: int, end_us: int) -> pd.DataFrame:
-        """Pings with start_us <= ts_us <= end_us, sorted by store_id, ts_us.
+    def read_pings(self, start_us: int, end_us: int, shard: Shard | None = None) -> pd.DataFrame:
+        """Pings with start_us <= ts_us <= end_us, sorted by store_id, ts_us; only the stores of
+        `shard` when one is given.
 
         store_id is categorical (categories: every known store, sorted): millions of rows
         then carry a small integer each instead of a string object.
         """
         self._ensure_tables()
         with self._transaction() as conn:
-            # Pings before stores: stores only grow, so (even where each statement sees what
-            # has committed by then, as in PostgreSQL) every key read is found.
-            window = read_window(conn, start_us, end_us)
-            keys = _StoreKeys.read(conn)
+            if shard is None or shard.is_whole_fleet:
+                # Pings before stores: stores only grow, so (even where each statement sees what
+                # has committed by then, as in PostgreSQL) every key read is found.
+                window = read_window(conn, start_us, end_us)
+                keys = StoreKeys.read(conn)
+            else:
+                # Stores first, to know the shard's keys; a ping of a store added since is no
+                # store of the shard's (its store set was read before), and is dropped.
+                keys = StoreKeys.read(conn)
+                window = read_window(conn, start_us, end_us, keys.shard_mask_by_key(shard))
         return _pings_by_store(window, keys)
 
     def read_business_hours(self) -> pd.DataFrame:
@@ -286,8 +299,9 @@ class Warehouse:
         with self._transaction() as conn:
             return read_frame(conn, query, TIMEZONE_DTYPES, large=True)
 
-    def report_store_ids(self, as_of_us: int) -> list[str]:
-        """Stores with business hours, a timezone, or a ping at or before as_of_us; sorted."""
+    def report_store_ids(self, as_of_us: int, shard: Shard | None = None) -> list[str]:
+        """Stores with business hours, a timezone, or a ping at or before as_of_us; sorted; only
+        those of `shard` when one is given."""
         self._ensure_tables()
         query = sa.union(
             sa.select(tables.business_hours.c.store_id),
@@ -297,7 +311,10 @@ class Warehouse:
         with self._transaction() as conn:
             store_ids = read_frame(conn, query, {"store_id": "str"}, large=True)["store_id"]
         # Sorted here, not in SQL: Python's str order is the contract, whatever the collation.
-        return sorted(store_ids.tolist())
+        store_ids = sorted(store_ids.tolist())
+        if shard is None or shard.is_whole_fleet:
+            return store_ids
+        return [store_id for store_id, kept in zip(store_ids, in_shard(store_ids, shard)) if kept]
 
     def read_rejected(self, file_name: str | None = None) -> pd.DataFrame:
         self._ensure_tables()
@@ -373,14 +390,16 @@ class Warehouse:
             conn.execute(sa.delete(state).where(state.c.name == name))
             conn.execute(sa.insert(state).values(name=name, version=version, summary_json=json.dumps(summary)))
 
-    def read_normalized_schedules(self) -> pd.DataFrame:
-        """Sorted by store_id, day_of_week, start_s, end_s; store_id categorical."""
+    def read_normalized_schedules(self, shard: Shard | None = None) -> pd.DataFrame:
+        """Sorted by store_id, day_of_week, start_s, end_s; store_id categorical; only the stores
+        of `shard` when one is given."""
         self._ensure_tables()
         with self._transaction() as conn:
-            return _read_normalized_schedules(conn)
+            return _read_normalized_schedules(conn, shard)
 
     def write_status_segments(self, as_of_us: int, segments: pd.DataFrame, *, schedules_version: str) -> None:
-        """Replace the segments of report partition as_of_us (store ids must be known stores).
+        """Replace the segments of report partition as_of_us (store ids must be known stores), and
+        record the partition as built: a build of one shard, in one transaction.
 
         One writer per partition: the partition's lock is taken before the old rows are deleted,
         so two runs at once write one after the other instead of both inserting (the unique
@@ -388,6 +407,48 @@ class Warehouse:
         normalized_schedules build the segments came from, recorded for store_report.
         """
         self._ensure_tables()
+        encoded = self._encoded_segments(segments)
+        whole = Shard(0, 1)
+        with self._transaction(write=True) as conn:
+            _lock_report_partition(conn, as_of_us)
+            forget_build(conn, as_of_us)
+            replace_shard_segments(conn, as_of_us, whole, np.empty(0, np.int64), encoded,
+                                   schedules_version=schedules_version, summary={"segments": encoded.n_rows})
+            record_build(conn, as_of_us, whole.count)
+
+    # A build in shards (warehouse/segment_shards.py says how they coexist): begin, each shard, record.
+
+    def begin_status_segments(self, as_of_us: int) -> None:
+        """Partition as_of_us's segments are being rebuilt: store_report refuses the partition until
+        record_status_segments finds every shard written."""
+        self._ensure_tables()
+        with self._transaction(write=True) as conn:
+            _lock_report_partition(conn, as_of_us)
+            forget_build(conn, as_of_us)
+
+    def write_shard_segments(
+        self, as_of_us: int, shard: Shard, segments: pd.DataFrame, *, schedules_version: str, summary: dict
+    ) -> None:
+        """Replace the segments of `shard`'s stores in partition as_of_us (`segments` holds only
+        theirs), and record the shard as written with its summary (which must count "segments")."""
+        self._ensure_tables()
+        encoded = self._encoded_segments(segments)
+        with self._transaction(write=True) as conn:
+            _lock_report_partition(conn, as_of_us)
+            keys = StoreKeys.read(conn)
+            shard_keys = np.flatnonzero(keys.shard_mask_by_key(shard))
+            replace_shard_segments(conn, as_of_us, shard, shard_keys, encoded,
+                                   schedules_version=schedules_version, summary=summary)
+
+    def record_status_segments(self, as_of_us: int, shard_count: int) -> list[dict]:
+        """Record partition as_of_us as built once its `shard_count` shards are all written from one
+        schedules build (ShardsMissing otherwise); the shards' summaries, by shard."""
+        self._ensure_tables()
+        with self._transaction(write=True) as conn:
+            _lock_report_partition(conn, as_of_us)
+            return record_build(conn, as_of_us, shard_count)
+
+    def _encoded_segments(self, segments: pd.DataFrame) -> EncodedFrame:
         status_codes = codes_in(pd.Index(STATUS_DTYPE.categories), segments["status"])
         if (status_codes < 0).any():
             raise ValueError(f"status_segments.status: only {', '.join(STATUS_DTYPE.categories)}")
@@ -399,21 +460,7 @@ class Warehouse:
                 "status": status_codes,
             }
         )
-        encoded = encode_frame(tables.status_segments, keyed, list(_KEYED_SEGMENT_DTYPES))
-        partitions = tables.report_partitions
-        with self._transaction(write=True) as conn:
-            _lock_report_partition(conn, as_of_us)
-            conn.execute(sa.delete(tables.status_segments).where(tables.status_segments.c.as_of_us == int(as_of_us)))
-            bulk_insert(conn, encoded.with_constant("as_of_us", int(as_of_us)))
-            conn.execute(sa.delete(partitions).where(partitions.c.as_of_us == int(as_of_us)))
-            conn.execute(
-                sa.insert(partitions).values(
-                    as_of_us=int(as_of_us),
-                    schedules_version=schedules_version,
-                    segments=len(keyed),
-                    segments_written_at_us=time.time_ns() // 1000,
-                )
-            )
+        return encode_frame(tables.status_segments, keyed, list(_KEYED_SEGMENT_DTYPES))
 
     def read_status_segments(self, as_of_us: int) -> pd.DataFrame:
         """Sorted by store_id, start_us; store_id and status categorical."""
@@ -431,9 +478,9 @@ class Warehouse:
             _lock_report_partition(conn, as_of_us)
             yield ReportPartition(conn, int(as_of_us))
 
-    def _store_keys(self) -> _StoreKeys:
+    def _store_keys(self) -> StoreKeys:
         with self._transaction() as conn:
-            return _StoreKeys.read(conn)
+            return StoreKeys.read(conn)
 
     def read_report(self, as_of_us: int) -> pd.DataFrame:
         self._ensure_tables()
@@ -508,6 +555,14 @@ class ReportPartition:
             sa.select(partitions.c.schedules_version).where(partitions.c.as_of_us == self.as_of_us)
         ).scalar_one_or_none()
         if version is None:
+            shards = tables.segment_shards
+            started = self._conn.execute(
+                sa.select(shards.c.shard_count, sa.func.count()).where(shards.c.as_of_us == self.as_of_us)
+                .group_by(shards.c.shard_count)
+            ).first()
+            if started is not None:
+                raise PartitionIncomplete(f"{started[1]} of its {started[0]} shards were written and the build "
+                                          "was not recorded as complete")
             raise PartitionNotBuilt(f"status_segments of report partition {self.as_of_us} were never built")
         return version
 
@@ -551,16 +606,27 @@ def _read_status_segments(conn: sa.Connection, as_of_us: int) -> pd.DataFrame:
         segments.c.as_of_us == int(as_of_us)
     )
     keyed = read_frame(conn, query, _KEYED_SEGMENT_DTYPES, large=True)
-    frame = _StoreKeys.read(conn).by_store(keyed, ["start_us", "end_us"])
+    frame = StoreKeys.read(conn).by_store(keyed, ["start_us", "end_us"])
     frame["status"] = pd.Categorical.from_codes(frame["status"].to_numpy(), dtype=STATUS_DTYPE)
     return frame[STATUS_SEGMENT_COLUMNS]
 
 
-def _read_normalized_schedules(conn: sa.Connection) -> pd.DataFrame:
+def _read_normalized_schedules(conn: sa.Connection, shard: Shard | None = None) -> pd.DataFrame:
     schedules = tables.normalized_schedules
     query = sa.select(*(schedules.c[name] for name in _KEYED_SCHEDULE_DTYPES))
-    keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
-    return _StoreKeys.read(conn).by_store(keyed, ["day_of_week", "start_s", "end_s"])[NORMALIZED_SCHEDULE_COLUMNS]
+    if shard is None or shard.is_whole_fleet:
+        keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
+        keys = StoreKeys.read(conn)  # after the rows: stores only grow, so every key read is found
+    else:
+        keys = StoreKeys.read(conn)
+        keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
+        mask = keys.shard_mask_by_key(shard)
+        row_keys = keyed["store_key"].to_numpy()
+        # A key past the mask is a store added since the keys were read: not one of the shard's.
+        known = row_keys < len(mask)
+        keep = known & mask[np.where(known, row_keys, 0)] if len(mask) else np.zeros(len(keyed), dtype=bool)
+        keyed = keyed[keep]
+    return keys.by_store(keyed, ["day_of_week", "start_s", "end_s"])[NORMALIZED_SCHEDULE_COLUMNS]
 
 
 # -- pings ----------------------------------------------------------------------------
@@ -676,7 +742,7 @@ def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np
     lock_table_for_writing(conn, stores)
     if first_ts_us is None:
         first_ts_us = np.full(len(store_ids), tables.NO_PING_US, dtype=np.int64)
-    known = _stored_stores(conn)
+    known = stored_stores(conn)
     row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
     is_known = row_of >= 0
     stored_first_ts_us = known["first_ts_us"].to_numpy()[np.maximum(row_of, 0)] if len(known) else first_ts_us
@@ -692,56 +758,12 @@ def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np
             update_columns=["first_ts_us"],
         )
         if not is_known.all():
-            known = _stored_stores(conn)
+            known = stored_stores(conn)
             row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
     return known["store_key"].to_numpy()[row_of]
 
 
-def _stored_stores(conn: sa.Connection) -> pd.DataFrame:
-    stores = tables.stores
-    return read_frame(conn, sa.select(*(stores.c[name] for name in _STORE_DTYPES)), _STORE_DTYPES, large=True)
-
-
-@dataclass(frozen=True)
-class _StoreKeys:
-    """The stores table as lookups: store_id <-> store_key, and each key's rank in store_id order.
-
-    Keys are never reused or changed, so a copy read before a transaction stays right
-    for every store it holds.
-    """
-
-    store_ids: pd.Index  # every known store_id, sorted: the categories of store_id columns
-    rank_by_key: np.ndarray  # position in store_ids per store_key (-1: no such key)
-    key_by_rank: np.ndarray
-
-    @classmethod
-    def read(cls, conn: sa.Connection) -> _StoreKeys:
-        known = _stored_stores(conn)
-        # Sorted here, not in SQL: Python's str order is the contract, whatever the collation.
-        by_id = known.sort_values("store_id", kind="stable")
-        key_by_rank = by_id["store_key"].to_numpy()
-        rank_by_key = np.full(int(key_by_rank.max(initial=0)) + 1, -1, dtype=np.int64)
-        rank_by_key[key_by_rank] = np.arange(len(key_by_rank))
-        return cls(pd.Index(by_id["store_id"].to_numpy(dtype=object), dtype="str"), rank_by_key, key_by_rank)
-
-    def keys_of(self, store_ids: pd.Series) -> np.ndarray:
-        """store_key per row; ValueError naming a store_id that no input has shown."""
-        ranks = codes_in(self.store_ids, store_ids)
-        if (ranks < 0).any():
-            unknown = store_ids.iloc[int(np.flatnonzero(ranks < 0)[0])]
-            raise ValueError(f"store_id {unknown!r} is not a known store (stores are added by ingesting inputs)")
-        return self.key_by_rank[ranks]
-
-    def by_store(self, keyed: pd.DataFrame, then_by: list[str]) -> pd.DataFrame:
-        """`keyed` with store_key replaced by a categorical store_id, sorted by store_id then `then_by`."""
-        ranks = self.rank_by_key[keyed["store_key"].to_numpy()]
-        order = np.lexsort([keyed[name].to_numpy() for name in reversed(then_by)] + [ranks])
-        frame = keyed.drop(columns="store_key").iloc[order].reset_index(drop=True)
-        frame.insert(0, "store_id", pd.Categorical.from_codes(ranks[order], categories=self.store_ids))
-        return frame
-
-
-def _pings_by_store(window: KeyedPings, keys: _StoreKeys) -> pd.DataFrame:
+def _pings_by_store(window: KeyedPings, keys: StoreKeys) -> pd.DataFrame:
     """Window pings (sorted by ts_us) as [store_id (categorical), ts_us, active] sorted by (store_id, ts_us)."""
     store_rank = keys.rank_by_key[window.store_key] if len(window) else np.empty(0, dtype=np.int64)
     # A stable sort by store alone keeps each store's pings in time order, and 16-bit

@@ -1,0 +1,110 @@
+"""A report partition's status_segments written by shards, and recorded as built once all are in.
+
+Each function runs in the caller's transaction, which holds the partition's lock
+(warehouse._lock_report_partition): one writer of the partition at a time, whichever shard.
+
+A build is: `forget_build` (the partition is no longer built: store_report refuses it), one
+`replace_shard_segments` per shard, each for its own stores only (shards are disjoint, so the
+unique index on (as_of_us, store_key, start_us) never sees two shards' rows collide), then
+`record_build`, which checks that every shard of the build is there, from one schedules
+build, and only then records the partition in report_partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import sqlalchemy as sa
+
+from storemon_pipeline.core.shards import Shard
+from storemon_pipeline.warehouse import tables
+from storemon_pipeline.warehouse.bulk import EncodedFrame, bulk_insert
+
+# Store keys per DELETE ... IN (...): below SQLite's bound-parameter limit.
+_KEYS_PER_DELETE = 500
+
+
+class ShardsMissing(RuntimeError):
+    """A partition's build lacks shards, or its shards came from different schedules builds."""
+
+
+def forget_build(conn: sa.Connection, as_of_us: int) -> None:
+    """The partition is being rebuilt: no longer recorded as built, and no shard of it written."""
+    for table in (tables.report_partitions, tables.segment_shards):
+        conn.execute(sa.delete(table).where(table.c.as_of_us == int(as_of_us)))
+
+
+def replace_shard_segments(
+    conn: sa.Connection,
+    as_of_us: int,
+    shard: Shard,
+    shard_keys: np.ndarray,
+    segments: EncodedFrame,
+    *,
+    schedules_version: str,
+    summary: dict,
+) -> None:
+    """The shard's stores' segments of the partition (`shard_keys`, every key of the shard's stores)
+    replaced by `segments`, and the shard recorded as written."""
+    status_segments = tables.status_segments
+    of_partition = status_segments.c.as_of_us == int(as_of_us)
+    if shard.is_whole_fleet:
+        conn.execute(sa.delete(status_segments).where(of_partition))
+    else:
+        keys = shard_keys.tolist()
+        for start in range(0, len(keys), _KEYS_PER_DELETE):
+            chunk = keys[start : start + _KEYS_PER_DELETE]
+            conn.execute(sa.delete(status_segments).where(of_partition, status_segments.c.store_key.in_(chunk)))
+    bulk_insert(conn, segments.with_constant("as_of_us", int(as_of_us)))
+    shards = tables.segment_shards
+    this_shard = (shards.c.as_of_us == int(as_of_us), shards.c.shard_count == shard.count,
+                  shards.c.shard_index == shard.index)
+    conn.execute(sa.delete(shards).where(*this_shard))
+    conn.execute(
+        sa.insert(shards).values(
+            as_of_us=int(as_of_us),
+            shard_count=shard.count,
+            shard_index=shard.index,
+            schedules_version=schedules_version,
+            summary_json=json.dumps(summary),
+            written_at_us=time.time_ns() // 1000,
+        )
+    )
+
+
+def shard_summaries(conn: sa.Connection, as_of_us: int, shard_count: int) -> dict[int, tuple[str, dict]]:
+    """shard index -> (schedules version, summary) of the shards of the build written so far."""
+    shards = tables.segment_shards
+    rows = conn.execute(
+        sa.select(shards.c.shard_index, shards.c.schedules_version, shards.c.summary_json).where(
+            shards.c.as_of_us == int(as_of_us), shards.c.shard_count == int(shard_count)
+        )
+    ).all()
+    return {row.shard_index: (row.schedules_version, json.loads(row.summary_json)) for row in rows}
+
+
+def record_build(conn: sa.Connection, as_of_us: int, shard_count: int) -> list[dict]:
+    """Record the partition as built once all `shard_count` shards are written from one schedules
+    build; ShardsMissing otherwise. Returns the shards' summaries, by shard index."""
+    written = shard_summaries(conn, as_of_us, shard_count)
+    missing = sorted(set(range(shard_count)) - set(written))
+    if missing:
+        names = ", ".join(str(Shard(index, shard_count)) for index in missing[:3])
+        raise ShardsMissing(f"{len(missing)} of {shard_count} shards were not written ({names}{', ...' if len(missing) > 3 else ''})")
+    versions = sorted({version for version, _ in written.values()})
+    if len(versions) != 1:
+        raise ShardsMissing(f"the shards were built from {len(versions)} different schedules builds ({', '.join(versions)})")
+    summaries = [written[index][1] for index in range(shard_count)]
+    partitions = tables.report_partitions
+    conn.execute(sa.delete(partitions).where(partitions.c.as_of_us == int(as_of_us)))
+    conn.execute(
+        sa.insert(partitions).values(
+            as_of_us=int(as_of_us),
+            schedules_version=versions[0],
+            segments=sum(int(summary["segments"]) for summary in summaries),
+            segments_written_at_us=time.time_ns() // 1000,
+        )
+    )
+    return summaries
