@@ -339,7 +339,13 @@ def _ingest_through_dagster(dagster_home: Path) -> None:
 
 def cmd_run_production(args: argparse.Namespace) -> int:
     """The production topology on PostgreSQL (storemon_pipeline/topology.py), until Ctrl-C."""
-    from storemon_pipeline.topology import DEFAULT_POSTGRES_URL, POSTGRES_URL_ENV, Topology, supervise
+    from storemon_pipeline.topology import (
+        DEFAULT_POSTGRES_URL,
+        POSTGRES_URL_ENV,
+        Topology,
+        celery_workers_from_env,
+        supervise,
+    )
     from storemon_pipeline.warehouse import WarehouseUnavailable, WarehouseUrlError
 
     topology = Topology(
@@ -349,6 +355,10 @@ def cmd_run_production(args: argparse.Namespace) -> int:
         host=args.host, dagster_port=args.dagster_port, api_port=args.api_port, grpc_port=args.grpc_port,
         base_env=dict(os.environ),
     )
+    try:
+        topology.celery_workers = celery_workers_from_env()
+    except ValueError as error:
+        raise UserError(str(error)) from None
     if not topology.instance_config.is_file():
         raise UserError(f"instance settings not found: {topology.instance_config} (run from the repository, "
                         "or pass --instance-config deploy/dagster.yaml)")

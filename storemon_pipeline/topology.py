@@ -7,6 +7,8 @@ As Dagster's deployment guides lay it out, each its own long-lived process:
     the daemon        dagster-daemon run -w ...                           (run queue, schedule, sensors,
                                                                             run monitoring, retries)
     the report API    storemon serve
+    celery workers    python -m celery -A storemon_pipeline.celery_app worker ...  (STOREMON_EXECUTOR=celery:
+                                                                            STOREMON_WORKERS of them)
 
 Dagster's instance storage (runs, event log, schedules) and the warehouse share one PostgreSQL
 database: Dagster's tables in its `public` schema, the warehouse's in schema `warehouse`, so
@@ -31,7 +33,9 @@ from subprocess import Popen
 
 import yaml
 
+from storemon_pipeline.celery_workers import celery_worker_commands, workers_from_env
 from storemon_pipeline.child_processes import how_it_ended, start_in_group, stop_groups
+from storemon_pipeline.execution import CELERY, executor_name_from_env
 from storemon_pipeline.instance import CODE_LOCATION, DEFINITIONS_MODULE
 from storemon_pipeline.warehouse import create_database_if_missing, create_schema_if_missing, validate_database_url
 
@@ -57,6 +61,11 @@ def warehouse_url(postgres_url: str) -> str:
     return f"{postgres_url}{separator}options=-csearch_path%3D{WAREHOUSE_SCHEMA}"
 
 
+def celery_workers_from_env() -> int:
+    """STOREMON_WORKERS workers when STOREMON_EXECUTOR=celery, else none (raises ValueError for a bad value)."""
+    return workers_from_env() if executor_name_from_env() == CELERY else 0
+
+
 def workspace(host: str, grpc_port: int) -> dict:
     """What the webserver and the daemon load: the running code server, nothing they spawn."""
     return {"load_from": [{"grpc_server": {"host": host, "port": grpc_port, "location_name": CODE_LOCATION}}]}
@@ -72,6 +81,9 @@ class Topology:
     api_port: int = 8000
     grpc_port: int = DEFAULT_GRPC_PORT
     base_env: dict[str, str] = field(default_factory=dict)
+    # Celery workers started beside the rest (STOREMON_EXECUTOR=celery): they take the runs' steps
+    # from the broker and share the warehouse and the instance through this topology's environment.
+    celery_workers: int = 0
 
     @property
     def workspace_path(self) -> Path:
@@ -110,6 +122,10 @@ class Topology:
         """Each child by the name the supervisor's messages use, in start order."""
         bin_dir = Path(sys.executable).parent
         workspace_args = ["-w", str(self.workspace_path)]
+        workers = {
+            f"the celery worker {name}": command
+            for name, command in celery_worker_commands(self.celery_workers).items()
+        } if self.celery_workers else {}
         return {
             "the code server (dagster api grpc)": [
                 str(bin_dir / "dagster"), "api", "grpc", "-m", DEFINITIONS_MODULE, "--location-name", CODE_LOCATION,
@@ -122,6 +138,7 @@ class Topology:
             "the report API (storemon serve)": [
                 str(bin_dir / "storemon"), "serve", "--host", self.host, "--port", str(self.api_port),
             ],
+            **workers,
         }
 
     def wait_for_code_server(self, child: Popen, timeout_s: float = CODE_SERVER_READY_TIMEOUT_S) -> None:

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
-from storemon_pipeline.topology import warehouse_url
-from storemon_pipeline.warehouse import Warehouse
-from storemon_pipeline_tests.conftest import REPO_ROOT
-from storemon_pipeline_tests.stack import BIN_DIR, free_port, says_running, stop_process_group
+from storemon_pipeline.topology import POSTGRES_URL_ENV, warehouse_url
+from storemon_pipeline.warehouse import Warehouse, drop_database_if_exists
+from storemon_pipeline_tests.conftest import REPO_ROOT, _postgres_base_url
+from storemon_pipeline_tests.stack import BIN_DIR, free_port, says_running, stop_process_group, write_sample_data
 
 READY_TIMEOUT_S = 240
 # The issue's bound: a dead report run is marked failed within 5 minutes.
@@ -76,6 +81,8 @@ class Production:
     grpc_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_offset: int = 0
+    # Settings of this topology beyond the test process's own environment (STOREMON_EXECUTOR, ...).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -100,6 +107,7 @@ class Production:
             STOREMON_INBOX=str(self.root / "inbox"), STOREMON_REPORTS_DIR=str(self.root / "reports"),
             STOREMON_LOG_LEVEL="CRITICAL",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -153,6 +161,31 @@ class Production:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             stop_process_group(self.process, timeout_s=60)
+
+
+@contextmanager
+def running_production(root: Path, extra_env: dict[str, str] | None = None) -> Iterator[Production]:
+    """The topology on a fresh database `storemon_topo_<random>` (created by run-production itself,
+    dropped at the end), with the sample data; this process's DAGSTER_HOME and instance URL point at
+    it meanwhile, so the test reads the same runs and events."""
+    url = make_url(_postgres_base_url()).set(database=f"storemon_topo_{uuid.uuid4().hex[:10]}")
+    url = url.render_as_string(hide_password=False)
+    write_sample_data(root / "data")
+    topology = Production(root, url, extra_env=dict(extra_env or {}))
+    saved = os.environ.get(POSTGRES_URL_ENV), os.environ.get("DAGSTER_HOME")
+    os.environ[POSTGRES_URL_ENV], os.environ["DAGSTER_HOME"] = url, str(topology.dagster_home)
+    try:
+        topology.start()
+        yield topology
+    finally:
+        topology.stop()
+        for name, value in zip((POSTGRES_URL_ENV, "DAGSTER_HOME"), saved):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        drop_database_if_exists(url)
+        shutil.rmtree(root / "dagster_home" / "storage", ignore_errors=True)
 
 
 # -- the API, as a plain HTTP client ---------------------------------------------------------------

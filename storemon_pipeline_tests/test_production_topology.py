@@ -21,23 +21,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from storemon_pipeline.core.clock import as_of_from_partition_key
 from storemon_pipeline.launcher import worker_start
-from storemon_pipeline.topology import POSTGRES_URL_ENV
-from storemon_pipeline.warehouse import drop_database_if_exists
-from storemon_pipeline_tests.conftest import _postgres_base_url
 from storemon_pipeline_tests.production_stack import (
     BLOCKED_STEP,
     FAILED_WITHIN_S,
@@ -49,40 +43,19 @@ from storemon_pipeline_tests.production_stack import (
     in_step,
     parent_pid,
     quiet,
+    running_production,
     trigger,
     wait_until,
 )
-from storemon_pipeline_tests.stack import write_sample_data
 
 RECOVERY: dict[str, dict[str, float | str]] = {}
 
 
-def _database_url(base: str, name: str) -> str:
-    return make_url(base).set(database=name).render_as_string(hide_password=False)
-
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
-    base = _postgres_base_url()
-    url = _database_url(base, f"storemon_topo_{uuid.uuid4().hex[:10]}")
-    root = tmp_path_factory.mktemp("production")
-    write_sample_data(root / "data")
-    topology = Production(root, url)
-    saved = os.environ.get(POSTGRES_URL_ENV), os.environ.get("DAGSTER_HOME")
-    # The test reads runs and events from the same instance (deploy/dagster.yaml reads the URL from here).
-    os.environ[POSTGRES_URL_ENV], os.environ["DAGSTER_HOME"] = url, str(topology.dagster_home)
-    try:
-        topology.start()
+    with running_production(tmp_path_factory.mktemp("production")) as topology:
         yield topology
-    finally:
-        topology.stop()
-        for name, value in zip((POSTGRES_URL_ENV, "DAGSTER_HOME"), saved):
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        drop_database_if_exists(url)
-        shutil.rmtree(root / "dagster_home" / "storage", ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
