@@ -21,6 +21,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from storemon_pipeline.assets import status_segments
+from storemon_pipeline.assets.segments import plan_segment_shards
 from storemon_pipeline.topology import POSTGRES_URL_ENV, warehouse_url
 from storemon_pipeline.warehouse import Warehouse, drop_database_if_exists
 from storemon_pipeline_tests.conftest import REPO_ROOT, _postgres_base_url
@@ -30,8 +32,9 @@ READY_TIMEOUT_S = 240
 # The bound: a dead report run is marked failed within 5 minutes.
 FAILED_WITHIN_S = 300
 REPORT_TIMEOUT_S = 240
-# The step a held partition lock stops a report run in.
-BLOCKED_STEP = "status_segments"
+# The step a held partition lock stops a report run in: the first step of status_segments, which
+# marks the partition as being rebuilt under that lock.
+BLOCKED_STEP = f"{status_segments.key.to_python_identifier()}.{plan_segment_shards.name}"
 # What each kind of process looks like in its command line (the supervisor's children).
 KIND_COMMANDS = {
     "code server": "dagster api grpc",
