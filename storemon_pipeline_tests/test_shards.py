@@ -162,7 +162,7 @@ def test_store_report_refuses_a_partition_with_a_shard_missing(loaded, tmp_path)
     warehouse = resources["warehouse"].open()
     as_of_us = as_of_from_partition_key(AS_OF)
     # A build of 3 shards whose third step never ran (failed, or its worker died).
-    begin_status_segments(warehouse, as_of_us)
+    begin_status_segments(warehouse, as_of_us, 3)
     for shard in all_shards(3)[:2]:
         build_shard_segments(warehouse, as_of_us, shard)
     with pytest.raises(ShardsMissing, match="1 of 3 shards were not written"):
@@ -187,7 +187,7 @@ def test_shards_built_from_two_schedules_builds_are_not_recorded(loaded):
     resources, _ = loaded
     warehouse = resources["warehouse"].open()
     as_of_us = as_of_from_partition_key(AS_OF)
-    begin_status_segments(warehouse, as_of_us)
+    begin_status_segments(warehouse, as_of_us, 2)
     build_shard_segments(warehouse, as_of_us, Shard(0, 2))
     # normalized_schedules rebuilt between the two shards (new hours arrived).
     build = warehouse.normalized_schedules_build()

@@ -6,7 +6,7 @@ One asset per report partition, as the UI shows it, computed by a graph of three
                        ├──> shard_segments[shard_1_of_N] ──┼──> record_status_segments
                        └──> ...                          ──┘
 
-`plan_segment_shards` marks the partition as being rebuilt and fans out one dynamic step per
+`plan_segment_shards` marks the partition as being rebuilt (N > 1) and fans out one dynamic step per
 shard (N from the run's config, default STOREMON_SHARDS); each `shard_segments` step reads only
 its stores' schedules and window pings and writes only their segments, so the executor may run
 them anywhere (a process each, celery workers on other machines); `record_status_segments`
@@ -56,11 +56,18 @@ from storemon_pipeline.warehouse import ShardsMissing, Warehouse
 # -- the work of each step, without Dagster (the benchmark calls these) ------------------------
 
 
-def begin_status_segments(store: Warehouse, as_of_us: int) -> None:
-    """Before any shard: store_report refuses the partition until every shard is written again."""
+def begin_status_segments(store: Warehouse, as_of_us: int, shard_count: int) -> None:
+    """Before any shard: store_report refuses the partition until every shard is written again.
+
+    Not with one shard: its step replaces the partition and records it as built in one
+    transaction under the partition's lock, so two builds of one partition at once (two `storemon
+    report` of one as-of) write one after the other. A separate "begin" would let the second
+    build's begin erase the first's shard between its write and its record, failing the first.
+    """
     if store.normalized_schedules_build() is None:
         raise Failure("normalized_schedules was never built: materialize normalized_schedules first (the report jobs do).")
-    store.begin_status_segments(as_of_us)
+    if shard_count > 1:
+        store.begin_status_segments(as_of_us)
 
 
 def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard) -> dict:
@@ -98,7 +105,11 @@ def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard) -> dict:
     # The peak is the process's so far (Linux reports KiB): a worker's, for a step in a long-lived one.
     cost = {"duration_s": round(time.monotonic() - started, 3),
             "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    store.write_shard_segments(as_of_us, shard, segments, schedules_version=build.version, summary={**summary, **cost})
+    if shard.is_whole_fleet:
+        # Forget, replace and record in one transaction (begin_status_segments says why).
+        store.write_status_segments(as_of_us, segments, schedules_version=build.version, summary={**summary, **cost})
+    else:
+        store.write_shard_segments(as_of_us, shard, segments, schedules_version=build.version, summary={**summary, **cost})
     return summary
 
 
@@ -129,7 +140,7 @@ def finish_status_segments(store: Warehouse, as_of_us: int, shard_count: int) ->
 
 def build_status_segments(store: Warehouse, as_of_us: int, shards: int = 1) -> dict:
     """Every step of the asset in this process, one shard after the other; returns its metadata."""
-    begin_status_segments(store, as_of_us)
+    begin_status_segments(store, as_of_us, shards)
     for shard in all_shards(shards):
         build_shard_segments(store, as_of_us, shard)
     return finish_status_segments(store, as_of_us, shards)
@@ -167,9 +178,9 @@ def _shards_to_ops(graph_config: dict) -> dict:
 
 
 @op(ins={"schedules": In(Nothing), "pings": In(Nothing)}, out=DynamicOut(Nothing),
-    description="Marks the partition as being rebuilt; one step per store shard.")
+    description="Marks the partition as being rebuilt (with more than one shard); one step per store shard.")
 def plan_segment_shards(context: OpExecutionContext, config: SegmentShardsConfig, warehouse: WarehouseResource):
-    begin_status_segments(warehouse.open(), as_of_from_partition_key(context.partition_key))
+    begin_status_segments(warehouse.open(), as_of_from_partition_key(context.partition_key), config.shards)
     for shard in all_shards(config.shards):
         yield DynamicOutput(None, mapping_key=shard_mapping_key(shard))
 

@@ -397,23 +397,27 @@ class Warehouse:
         with self._transaction() as conn:
             return _read_normalized_schedules(conn, shard)
 
-    def write_status_segments(self, as_of_us: int, segments: pd.DataFrame, *, schedules_version: str) -> None:
+    def write_status_segments(
+        self, as_of_us: int, segments: pd.DataFrame, *, schedules_version: str, summary: dict | None = None
+    ) -> None:
         """Replace the segments of report partition as_of_us (store ids must be known stores), and
         record the partition as built: a build of one shard, in one transaction.
 
         One writer per partition: the partition's lock is taken before the old rows are deleted,
         so two runs at once write one after the other instead of both inserting (the unique
         index on status_segments would refuse the second set anyway). `schedules_version` is the
-        normalized_schedules build the segments came from, recorded for store_report.
+        normalized_schedules build the segments came from, recorded for store_report; `summary`
+        (which must count "segments") is the shard's, as write_shard_segments records it.
         """
         self._ensure_tables()
         encoded = self._encoded_segments(segments)
+        summary = {"segments": encoded.n_rows} if summary is None else summary
         whole = Shard(0, 1)
         with self._transaction(write=True) as conn:
             _lock_report_partition(conn, as_of_us)
             forget_build(conn, as_of_us)
             replace_shard_segments(conn, as_of_us, whole, np.empty(0, np.int64), encoded,
-                                   schedules_version=schedules_version, summary={"segments": encoded.n_rows})
+                                   schedules_version=schedules_version, summary=summary)
             record_build(conn, as_of_us, whole.count)
 
     # A build in shards (warehouse/segment_shards.py says how they coexist): begin, each shard, record.
