@@ -22,7 +22,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from storemon_pipeline.assets import status_segments
-from storemon_pipeline.assets.segments import plan_segment_shards
+from storemon_pipeline.assets.segments import shard_mapping_key, shard_segments
+from storemon_pipeline.core.shards import Shard
 from storemon_pipeline.topology import POSTGRES_URL_ENV, warehouse_url
 from storemon_pipeline.warehouse import Warehouse, drop_database_if_exists
 from storemon_pipeline_tests.conftest import REPO_ROOT, _postgres_base_url
@@ -32,9 +33,11 @@ READY_TIMEOUT_S = 240
 # The issue's bound: a dead report run is marked failed within 5 minutes.
 FAILED_WITHIN_S = 300
 REPORT_TIMEOUT_S = 240
-# The step a held partition lock stops a report run in: the first step of status_segments, which
-# marks the partition as being rebuilt under that lock.
-BLOCKED_STEP = f"{status_segments.key.to_python_identifier()}.{plan_segment_shards.name}"
+# The step a held partition lock stops a report run in: with one shard (the topology's default),
+# status_segments' shard step, which replaces and records the partition under that lock.
+BLOCKED_STEP = (
+    f"{status_segments.key.to_python_identifier()}.{shard_segments.name}[{shard_mapping_key(Shard(0, 1))}]"
+)
 # What each kind of process looks like in its command line (the supervisor's children).
 KIND_COMMANDS = {
     "code server": "dagster api grpc",
