@@ -7,23 +7,24 @@ import zlib
 
 import numpy as np
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance, Failure, materialize
 
 from storemon_pipeline.assets import all_assets, normalized_schedules, status_segments, store_report
 from storemon_pipeline.assets.segments import (
     begin_status_segments,
     build_shard_segments,
+    build_status_segments,
     shard_mapping_key,
     shard_of_mapping_key,
 )
 from storemon_pipeline.core.clock import EVIDENCE_SPAN_US, as_of_from_partition_key
 from storemon_pipeline.core.report import report_csv
-from storemon_pipeline.core.shards import Shard, all_shards, in_shard, shard_indexes
+from storemon_pipeline.core.shards import BUCKETS, Shard, all_shards, bucket_indexes, in_shard, shard_indexes
 from storemon_pipeline.execution import ExecutionSettingError, shards_from_env
 from storemon_pipeline.partitions import report_partitions
 from storemon_pipeline.resources import StoremonFiles, WarehouseResource, _warehouse_for
 from storemon_pipeline.simulate import simulate_fleet, write_fleet
-from storemon_pipeline.warehouse import ShardsMissing
+from storemon_pipeline.warehouse import BuildSuperseded, ShardsMissing
 
 AS_OF = "2023-03-14T12:00:00Z"
 SHARD_COUNTS = (1, 3, 16)
@@ -49,6 +50,17 @@ def test_the_shards_of_a_fleet_are_disjoint_and_cover_it():
     # Roughly even: no shard of 16 holds twice its share.
     sizes = np.bincount(shard_indexes(store_ids, 16), minlength=16)
     assert sizes.max() < 2 * len(store_ids) / 16
+
+
+def test_a_shard_whose_count_divides_the_buckets_is_exactly_its_buckets_stores():
+    store_ids = [f"store-{i}" for i in range(5_000)]
+    buckets = bucket_indexes(store_ids)
+    for count in (1, 2, 4, 16, BUCKETS):
+        for shard in all_shards(count):
+            assert (np.isin(buckets, shard.buckets()) == in_shard(store_ids, shard)).all(), shard
+    # Any other count: every bucket holds stores of every shard, so a read filters store by store.
+    assert Shard(0, 3).buckets() is None and Shard(5, 48).buckets() is None
+    assert {int(b) for b, kept in zip(buckets, in_shard(store_ids, Shard(0, 3))) if kept} == set(range(BUCKETS))
 
 
 def test_a_shard_outside_its_count_or_too_many_shards_are_refused():
@@ -124,9 +136,12 @@ def test_a_shard_reads_only_its_stores_and_the_shards_read_the_whole_fleet(loade
         shard_pings = warehouse.read_pings(*window, shard)
         assert in_shard(shard_schedules["store_id"].astype(str), shard).all()
         assert in_shard(shard_pings["store_id"].astype(str), shard).all()
-        # The same rows as the whole fleet's, for the shard's stores, in the same order.
+        # The same rows as the whole fleet's, for the shard's stores, in the same order; the
+        # categories are the shard's own stores (it never read the fleet's).
         expected = pings[pings["store_id"].isin(ids)].reset_index(drop=True)
-        assert shard_pings.reset_index(drop=True).equals(expected)
+        assert shard_pings.astype({"store_id": str}).equals(expected.astype({"store_id": str}))
+        assert set(ids) <= set(shard_pings["store_id"].cat.categories)
+        assert in_shard(list(shard_pings["store_id"].cat.categories), shard).all()
         seen_ids += ids
         n_schedules += len(shard_schedules)
         n_pings += len(shard_pings)
@@ -162,11 +177,11 @@ def test_store_report_refuses_a_partition_with_a_shard_missing(loaded, tmp_path)
     warehouse = resources["warehouse"].open()
     as_of_us = as_of_from_partition_key(AS_OF)
     # A build of 3 shards whose third step never ran (failed, or its worker died).
-    begin_status_segments(warehouse, as_of_us, 3)
+    begin_status_segments(warehouse, as_of_us, 3, "run-a")
     for shard in all_shards(3)[:2]:
-        build_shard_segments(warehouse, as_of_us, shard)
+        build_shard_segments(warehouse, as_of_us, shard, "run-a")
     with pytest.raises(ShardsMissing, match="1 of 3 shards were not written"):
-        warehouse.record_status_segments(as_of_us, 3)
+        warehouse.record_status_segments(as_of_us, 3, "run-a")
 
     result = materialize([store_report], partition_key=AS_OF, resources=resources, instance=instance,
                          raise_on_error=False)
@@ -177,8 +192,8 @@ def test_store_report_refuses_a_partition_with_a_shard_missing(loaded, tmp_path)
     assert report_csv(_warehouse_for(resources["warehouse"].database_url).read_report(as_of_us)).encode() == before
 
     # The missing shard written: the build completes and the same report comes out.
-    build_shard_segments(warehouse, as_of_us, Shard(2, 3))
-    warehouse.record_status_segments(as_of_us, 3)
+    build_shard_segments(warehouse, as_of_us, Shard(2, 3), "run-a")
+    warehouse.record_status_segments(as_of_us, 3, "run-a")
     assert materialize([store_report], partition_key=AS_OF, resources=resources, instance=instance).success
     assert report_bytes(tmp_path) == before
 
@@ -187,12 +202,44 @@ def test_shards_built_from_two_schedules_builds_are_not_recorded(loaded):
     resources, _ = loaded
     warehouse = resources["warehouse"].open()
     as_of_us = as_of_from_partition_key(AS_OF)
-    begin_status_segments(warehouse, as_of_us, 2)
-    build_shard_segments(warehouse, as_of_us, Shard(0, 2))
+    begin_status_segments(warehouse, as_of_us, 2, "run-a")
+    build_shard_segments(warehouse, as_of_us, Shard(0, 2), "run-a")
     # normalized_schedules rebuilt between the two shards (new hours arrived).
     build = warehouse.normalized_schedules_build()
     schedules = warehouse.read_normalized_schedules()
     warehouse.write_normalized_schedules(schedules, version=build.version + "+late-hours", summary=build.summary)
-    build_shard_segments(warehouse, as_of_us, Shard(1, 2))
+    build_shard_segments(warehouse, as_of_us, Shard(1, 2), "run-a")
     with pytest.raises(ShardsMissing, match="2 different schedules builds"):
-        warehouse.record_status_segments(as_of_us, 2)
+        warehouse.record_status_segments(as_of_us, 2, "run-a")
+
+
+def test_of_two_builds_at_once_the_one_begun_last_records_the_partition(loaded, tmp_path):
+    """Two runs of one partition with their shards interleaved: the first fails before it writes
+    again, the second records the partition, and the report is the one a single build gives."""
+    resources, instance = loaded
+    before = report_bytes(tmp_path)
+    warehouse = resources["warehouse"].open()
+    as_of_us = as_of_from_partition_key(AS_OF)
+    begin_status_segments(warehouse, as_of_us, 3, "run-a")
+    build_shard_segments(warehouse, as_of_us, Shard(0, 3), "run-a")
+    begin_status_segments(warehouse, as_of_us, 3, "run-b")
+    build_shard_segments(warehouse, as_of_us, Shard(0, 3), "run-b")
+    with pytest.raises(Failure, match=r"shard 1/3 not written: .*now build run-b, begun after this build \(run-a\)"):
+        build_shard_segments(warehouse, as_of_us, Shard(1, 3), "run-a")
+    with pytest.raises(BuildSuperseded):
+        warehouse.record_status_segments(as_of_us, 3, "run-a")
+    for shard in all_shards(3)[1:]:
+        build_shard_segments(warehouse, as_of_us, shard, "run-b")
+    with pytest.raises(BuildSuperseded):
+        warehouse.record_status_segments(as_of_us, 3, "run-a")
+    warehouse.record_status_segments(as_of_us, 3, "run-b")
+    assert materialize([store_report], partition_key=AS_OF, resources=resources, instance=instance).success
+    assert report_bytes(tmp_path) == before
+
+    # A build of the whole fleet in one step (one shard) supersedes a build in shards begun before it.
+    begin_status_segments(warehouse, as_of_us, 3, "run-c")
+    build_status_segments(warehouse, as_of_us, 1)
+    with pytest.raises(Failure, match="not written"):
+        build_shard_segments(warehouse, as_of_us, Shard(0, 3), "run-c")
+    assert materialize([store_report], partition_key=AS_OF, resources=resources, instance=instance).success
+    assert report_bytes(tmp_path) == before

@@ -24,6 +24,7 @@ serves `storemon report --shards 16` and the hourly run with the default alike.
 import re
 import resource
 import time
+import uuid
 
 from dagster import (
     AssetIn,
@@ -51,12 +52,12 @@ from storemon_pipeline.core.shards import MAX_SHARDS, Shard, all_shards
 from storemon_pipeline.execution import shards_from_env
 from storemon_pipeline.partitions import report_partitions
 from storemon_pipeline.resources import WarehouseResource
-from storemon_pipeline.warehouse import ShardsMissing, Warehouse
+from storemon_pipeline.warehouse import BuildSuperseded, ShardsMissing, Warehouse
 
 # -- the work of each step, without Dagster (the benchmark calls these) ------------------------
 
 
-def begin_status_segments(store: Warehouse, as_of_us: int, shard_count: int) -> None:
+def begin_status_segments(store: Warehouse, as_of_us: int, shard_count: int, build_id: str) -> None:
     """Before any shard: store_report refuses the partition until every shard is written again.
 
     Not with one shard: its step replaces the partition and records it as built in one
@@ -67,10 +68,10 @@ def begin_status_segments(store: Warehouse, as_of_us: int, shard_count: int) -> 
     if store.normalized_schedules_build() is None:
         raise Failure("normalized_schedules was never built: materialize normalized_schedules first (the report jobs do).")
     if shard_count > 1:
-        store.begin_status_segments(as_of_us)
+        store.begin_status_segments(as_of_us, build_id, shard_count)
 
 
-def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard) -> dict:
+def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard, build_id: str) -> dict:
     """One shard's schedules and window pings through the core, its segments into the warehouse;
     returns the shard's summary (integers, so that the shards' sums are exact whatever N)."""
     started = time.monotonic()
@@ -109,15 +110,21 @@ def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard) -> dict:
         # Forget, replace and record in one transaction (begin_status_segments says why).
         store.write_status_segments(as_of_us, segments, schedules_version=build.version, summary={**summary, **cost})
     else:
-        store.write_shard_segments(as_of_us, shard, segments, schedules_version=build.version, summary={**summary, **cost})
+        try:
+            store.write_shard_segments(as_of_us, shard, segments, build_id=build_id, schedules_version=build.version,
+                                       summary={**summary, **cost})
+        except BuildSuperseded as error:
+            raise Failure(f"status_segments[{partition_key(as_of_us)}] {shard} not written: {error}") from None
     return summary
 
 
-def finish_status_segments(store: Warehouse, as_of_us: int, shard_count: int) -> dict:
+def finish_status_segments(store: Warehouse, as_of_us: int, shard_count: int, build_id: str) -> dict:
     """After the last shard: the partition recorded as built; the asset's metadata."""
     try:
-        summaries = store.record_status_segments(as_of_us, shard_count)
-    except ShardsMissing as error:
+        # One shard's step recorded its build whole (begin_status_segments says why): any complete
+        # build found now is right, even another run's written after it.
+        summaries = store.record_status_segments(as_of_us, shard_count, build_id if shard_count > 1 else None)
+    except (ShardsMissing, BuildSuperseded) as error:
         raise Failure(f"status_segments[{partition_key(as_of_us)}] not recorded as built: {error}") from None
     costs = ("duration_s", "process_peak_rss_mb")
     total = {name: sum(summary[name] for summary in summaries) for name in summaries[0] if name not in costs}
@@ -140,10 +147,17 @@ def finish_status_segments(store: Warehouse, as_of_us: int, shard_count: int) ->
 
 def build_status_segments(store: Warehouse, as_of_us: int, shards: int = 1) -> dict:
     """Every step of the asset in this process, one shard after the other; returns its metadata."""
-    begin_status_segments(store, as_of_us, shards)
+    build_id = f"local-{uuid.uuid4().hex}"
+    begin_status_segments(store, as_of_us, shards, build_id)
     for shard in all_shards(shards):
-        build_shard_segments(store, as_of_us, shard)
-    return finish_status_segments(store, as_of_us, shards)
+        build_shard_segments(store, as_of_us, shard, build_id)
+    return finish_status_segments(store, as_of_us, shards, build_id)
+
+
+def build_id_of_run(context: OpExecutionContext) -> str:
+    """The build's id: its run's root run, so that a re-execution of failed shard steps (a new run
+    of the same root) finishes the build its first run began, and any other run supersedes it."""
+    return context.run.root_run_id or context.run_id
 
 
 # -- the Dagster steps --------------------------------------------------------------------------
@@ -180,7 +194,8 @@ def _shards_to_ops(graph_config: dict) -> dict:
 @op(ins={"schedules": In(Nothing), "pings": In(Nothing)}, out=DynamicOut(Nothing),
     description="Marks the partition as being rebuilt (with more than one shard); one step per store shard.")
 def plan_segment_shards(context: OpExecutionContext, config: SegmentShardsConfig, warehouse: WarehouseResource):
-    begin_status_segments(warehouse.open(), as_of_from_partition_key(context.partition_key), config.shards)
+    begin_status_segments(warehouse.open(), as_of_from_partition_key(context.partition_key), config.shards,
+                          build_id_of_run(context))
     for shard in all_shards(config.shards):
         yield DynamicOutput(None, mapping_key=shard_mapping_key(shard))
 
@@ -188,7 +203,8 @@ def plan_segment_shards(context: OpExecutionContext, config: SegmentShardsConfig
 @op(ins={"planned": In(Nothing)}, out=Out(Nothing), description="The segments of one shard's stores.")
 def shard_segments(context: OpExecutionContext, warehouse: WarehouseResource) -> None:
     shard = shard_of_mapping_key(context.get_mapping_key())
-    summary = build_shard_segments(warehouse.open(), as_of_from_partition_key(context.partition_key), shard)
+    summary = build_shard_segments(warehouse.open(), as_of_from_partition_key(context.partition_key), shard,
+                                   build_id_of_run(context))
     context.log.info(f"{shard}: {summary['stores']} stores, {summary['segments']} segments, "
                      f"{summary['evidence_window_pings']} window pings")
 
@@ -196,7 +212,8 @@ def shard_segments(context: OpExecutionContext, warehouse: WarehouseResource) ->
 @op(ins={"shards_done": In(Nothing)}, out=Out(Nothing),
     description="Records the partition as built once every shard is written from one schedules build.")
 def record_status_segments(context: OpExecutionContext, config: SegmentShardsConfig, warehouse: WarehouseResource):
-    metadata = finish_status_segments(warehouse.open(), as_of_from_partition_key(context.partition_key), config.shards)
+    metadata = finish_status_segments(warehouse.open(), as_of_from_partition_key(context.partition_key), config.shards,
+                                      build_id_of_run(context))
     context.add_output_metadata(metadata)
 
 

@@ -7,6 +7,11 @@ the same bytes whatever the number of shards.
 The hash is CRC-32 of the UTF-8 id: the same in every process, machine and Python version
 (Python's `hash()` of a str is salted per process, so two workers would disagree on where a
 store belongs).
+
+Buckets are a finer split, fixed once for all (BUCKETS of them, by the same hash), that storage
+can be laid out by, so that a shard reads only its own stores' rows. Shard i of N is the union
+of the buckets b with b mod N = i whenever N divides BUCKETS (crc mod N = (crc mod BUCKETS) mod N
+then); for any other N every bucket holds stores of every shard.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ import numpy as np
 
 # More shards than this is a typo, not a plan: each is a Dagster step and reads the window once.
 MAX_SHARDS = 1024
+# A power of two: every power-of-two number of shards up to it reads only its own buckets. 64 keeps a
+# small fleet's rows per bucket from getting tiny (a day of 1,000 stores: ~16 stores a row).
+BUCKETS = 64
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,13 @@ class Shard:
     def is_whole_fleet(self) -> bool:
         return self.count == 1
 
+    def buckets(self) -> list[int] | None:
+        """The buckets that hold exactly this shard's stores; None when every bucket holds some of
+        them (the shard's count does not divide BUCKETS) and a read must filter store by store."""
+        if BUCKETS % self.count:
+            return None
+        return list(range(self.index, BUCKETS, self.count))
+
     def __str__(self) -> str:
         return f"shard {self.index}/{self.count}"  # index from 0, as in the step's mapping key
 
@@ -46,10 +61,18 @@ def all_shards(count: int) -> list[Shard]:
     return [Shard(index, count) for index in range(count)]
 
 
+def store_hashes(store_ids: Iterable[str]) -> np.ndarray:
+    return np.fromiter((zlib.crc32(store_id.encode("utf-8")) for store_id in store_ids), dtype=np.int64)
+
+
 def shard_indexes(store_ids: Iterable[str], count: int) -> np.ndarray:
     """The shard index (0 .. count-1) of each store id."""
-    hashes = np.fromiter((zlib.crc32(store_id.encode("utf-8")) for store_id in store_ids), dtype=np.int64)
-    return hashes % count
+    return store_hashes(store_ids) % count
+
+
+def bucket_indexes(store_ids: Iterable[str]) -> np.ndarray:
+    """The bucket (0 .. BUCKETS-1) of each store id."""
+    return shard_indexes(store_ids, BUCKETS)
 
 
 def in_shard(store_ids: Iterable[str], shard: Shard) -> np.ndarray:

@@ -8,7 +8,7 @@ from storemon_pipeline.warehouse.engine import (
     drop_database_if_exists,
     validate_database_url,
 )
-from storemon_pipeline.warehouse.segment_shards import ShardsMissing
+from storemon_pipeline.warehouse.segment_shards import BuildSuperseded, ShardsMissing
 from storemon_pipeline.warehouse.warehouse import (
     IngestResult,
     PartitionIncomplete,
@@ -22,6 +22,7 @@ __all__ = [
     "PartitionIncomplete",
     "PartitionNotBuilt",
     "SchedulesChanged",
+    "BuildSuperseded",
     "ShardsMissing",
     "Warehouse",
     "WarehouseUnavailable",

@@ -556,7 +556,8 @@ def _read_frame_sqlite(conn: sa.Connection, query: sa.Select, dtypes: Dtypes) ->
     # Raw cursor, chunked: SQLAlchemy's per-row result processing doubles the cost of
     # big reads, and converting every chunk at once keeps millions of row tuples from
     # piling up (the garbage collector rescans all live tuples again and again).
-    compiled = query.compile(dialect=conn.dialect)
+    # render_postcompile: an IN (...) list becomes its own parameters here, as execute() would do.
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     parameters = tuple(compiled.params[key] for key in compiled.positiontup or ())
     # Integer/boolean rows become one 2-D int64 array per chunk.
     all_integer = all(not _is_text_dtype(dtype) and np.dtype(dtype).kind in "iub" for dtype in dtypes.values())
@@ -579,11 +580,14 @@ def _read_frame_sqlite(conn: sa.Connection, query: sa.Select, dtypes: Dtypes) ->
 
 
 def _literal_copy_sql(conn: sa.Connection, query: sa.Select, copy_options: str) -> str:
-    compiled = query.compile(dialect=conn.dialect)
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     for key, value in compiled.params.items():
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
             raise TypeError(f"COPY read: parameter {key}={value!r} is not an int")
-    literal_sql = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    literal_sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    # psycopg2's paramstyle makes the compiler write the modulo operator as %%; COPY's SQL goes
+    # to the server as is (no parameters are interpolated), so it must read %.
+    literal_sql = literal_sql.replace("%%", "%")
     return f"COPY ({literal_sql}) TO STDOUT WITH ({copy_options})"
 
 

@@ -8,6 +8,10 @@ A build is: `forget_build` (the partition is no longer built: store_report refus
 unique index on (as_of_us, store_key, start_us) never sees two shards' rows collide), then
 `record_build`, which checks that every shard of the build is there, from one schedules
 build, and only then records the partition in report_partitions.
+
+Two builds of one partition at once (two runs, each with its shards on other workers): the
+one begun last owns the partition (`segment_builds`); every later step of the other fails with
+BuildSuperseded before it writes, so no partition is recorded from two builds' shards.
 """
 
 from __future__ import annotations
@@ -30,10 +34,34 @@ class ShardsMissing(RuntimeError):
     """A partition's build lacks shards, or its shards came from different schedules builds."""
 
 
+class BuildSuperseded(RuntimeError):
+    """Another build of the partition began after this one: it, not this one, records the partition."""
+
+
 def forget_build(conn: sa.Connection, as_of_us: int) -> None:
-    """The partition is being rebuilt: no longer recorded as built, and no shard of it written."""
-    for table in (tables.report_partitions, tables.segment_shards):
+    """The partition is being rebuilt (or pruned): no longer recorded as built, no shard of it written."""
+    for table in (tables.report_partitions, tables.segment_shards, tables.segment_builds):
         conn.execute(sa.delete(table).where(table.c.as_of_us == int(as_of_us)))
+
+
+def begin_build(conn: sa.Connection, as_of_us: int, build_id: str, shard_count: int) -> None:
+    """`build_id` now owns the partition: forgotten as built, its shards to be written again."""
+    forget_build(conn, as_of_us)
+    conn.execute(sa.insert(tables.segment_builds).values(
+        as_of_us=int(as_of_us), build_id=build_id, shard_count=int(shard_count), begun_at_us=time.time_ns() // 1000
+    ))
+
+
+def check_build(conn: sa.Connection, as_of_us: int, build_id: str) -> None:
+    """BuildSuperseded unless `build_id` is the partition's build begun last."""
+    builds = tables.segment_builds
+    current = conn.execute(
+        sa.select(builds.c.build_id).where(builds.c.as_of_us == int(as_of_us))
+    ).scalar_one_or_none()
+    if current != build_id:
+        now = "no build (pruned or built whole since)" if current is None else f"build {current}"
+        raise BuildSuperseded(f"the partition's segments are now {now}, begun after this build ({build_id}) "
+                              "began: this build's shards are void")
 
 
 def replace_shard_segments(

@@ -22,15 +22,25 @@ Steps, oldest first:
    wrong; the next request rebuilds it), and every other partition with segments is
    recorded as built from the schedules stored now (`unknown`, so store_report of that
    old partition alone asks for its segments to be rebuilt first).
+4. ping_days rows were a whole day of the fleet; now a day is a row per store bucket (so that
+   a shard reads only its own stores' pings): a ping_days without `bucket` is dropped and
+   filled again from pings (at 24 M pings, a minute or two, once). normalized_schedules
+   gained the bucket too: without it, it is dropped, and the next run builds it again.
+5. stores gained `shard_hash` (CRC-32 of store_id, so a shard selects its stores in SQL) and
+   `listed` (in business hours or timezones): both added and filled from the stored rows.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import sqlalchemy as sa
 
 from storemon_pipeline.core.segments import STATUS_CODES
+from storemon_pipeline.core.shards import BUCKETS, store_hashes
 from storemon_pipeline.warehouse import tables
+from storemon_pipeline.warehouse.bulk import bulk_upsert, encode_frame, read_frame
 from storemon_pipeline.warehouse.ping_days import rebuild_from_pings
+from storemon_pipeline.warehouse.store_keys import StoreKeys
 
 _LEGACY_SEGMENTS = "status_segments_by_store_id"
 _SEGMENTS_INDEX = "ix_status_segments_as_of_us_store_key_start_us"
@@ -46,8 +56,13 @@ def create_or_upgrade_tables(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE status_segments RENAME TO status_segments_by_store_id"))
         # Index names are per schema, not per table: the new table's index needs the name.
         conn.execute(sa.text("DROP INDEX ix_status_segments_as_of_us_store_id_start_us"))
-    if _has_column(conn, existing, "normalized_schedules", "store_id"):
+    if _has_column(conn, existing, "normalized_schedules", "store_id") or (
+        "normalized_schedules" in existing and not _has_column(conn, existing, "normalized_schedules", "bucket")
+    ):
         conn.execute(sa.text("DROP TABLE normalized_schedules"))
+        if "derived_state" in existing:  # so that the next run builds it again
+            state = tables.derived_state
+            conn.execute(sa.delete(state).where(state.c.name == tables.normalized_schedules.name))
     segments_index_not_unique = (
         "status_segments" in existing and not legacy_segments and not _segments_index_unique(conn)
     )
@@ -55,15 +70,28 @@ def create_or_upgrade_tables(conn: sa.Connection) -> None:
         _delete_partitions_with_doubled_segments(conn)
         conn.execute(sa.text("DROP INDEX ix_status_segments_as_of_us_store_key_start_us"))
 
+    stores_unhashed = ("stores" in existing or keyed_all_stores) and not _has_column(
+        conn, existing | {"stores"}, "stores", "shard_hash"
+    )
+    if stores_unhashed:
+        # Filled below; SQLite adds a NOT NULL column only with a default.
+        conn.execute(sa.text("ALTER TABLE stores ADD COLUMN shard_hash BIGINT NOT NULL DEFAULT -1"))
+        conn.execute(sa.text("ALTER TABLE stores ADD COLUMN listed BOOLEAN NOT NULL DEFAULT false"))
+    ping_days_unbucketed = "ping_days" in existing and not _has_column(conn, existing, "ping_days", "bucket")
+    if ping_days_unbucketed:
+        conn.execute(sa.text("DROP TABLE ping_days"))
+
     tables.metadata.create_all(conn)
     if segments_index_not_unique:
         for index in tables.status_segments.indexes:
             index.create(conn)
 
-    if "ping_days" not in existing and "pings" in existing:
-        rebuild_from_pings(conn)
     if keyed_all_stores:
         _key_stores_known_only_from_hours_or_zones(conn)
+    if stores_unhashed:
+        _hash_and_list_stores(conn)
+    if ("ping_days" not in existing or ping_days_unbucketed) and "pings" in existing:
+        rebuild_from_pings(conn, StoreKeys.read(conn).hash_by_key % BUCKETS)
     if legacy_segments:
         _copy_legacy_segments(conn)
     if "report_partitions" not in existing and "status_segments" in existing:
@@ -81,6 +109,18 @@ def _key_stores_known_only_from_hours_or_zones(conn: sa.Connection) -> None:
         ~sa.exists().where(stores.c.store_id == listed.c.store_id)
     )
     conn.execute(sa.insert(stores).from_select(["store_id", "first_ts_us"], unkeyed))
+
+
+def _hash_and_list_stores(conn: sa.Connection) -> None:
+    stores = tables.stores
+    known = read_frame(conn, sa.select(stores.c.store_id, stores.c.first_ts_us), {"store_id": "str", "first_ts_us": np.int64},
+                       large=True)
+    listed_ids = sa.union(sa.select(tables.business_hours.c.store_id), sa.select(tables.timezones.c.store_id))
+    listed = read_frame(conn, sa.select(listed_ids.subquery()), {"store_id": "str"}, large=True)["store_id"]
+    known["shard_hash"] = store_hashes(known["store_id"])
+    known["listed"] = known["store_id"].isin(listed).to_numpy()
+    bulk_upsert(conn, encode_frame(stores, known, list(known.columns)), key_columns=["store_id"],
+                update_columns=["shard_hash", "listed"])
 
 
 def _copy_legacy_segments(conn: sa.Connection) -> None:

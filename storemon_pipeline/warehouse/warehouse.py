@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS, TIMEZONES
 from storemon_pipeline.core.segments import STATUS_DTYPE, codes_in
-from storemon_pipeline.core.shards import Shard, in_shard
+from storemon_pipeline.core.shards import Shard, bucket_indexes, store_hashes
 from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse.bulk import (
     EncodedFrame,
@@ -33,7 +34,13 @@ from storemon_pipeline.warehouse.bulk import (
 )
 from storemon_pipeline.warehouse import retention
 from storemon_pipeline.warehouse.ping_days import KeyedPings, merge_pings, read_window
-from storemon_pipeline.warehouse.segment_shards import ShardsMissing, forget_build, record_build, replace_shard_segments
+from storemon_pipeline.warehouse.segment_shards import (
+    ShardsMissing,
+    begin_build,
+    check_build,
+    record_build,
+    replace_shard_segments,
+)
 from storemon_pipeline.warehouse.store_keys import StoreKeys, stored_stores
 from storemon_pipeline.warehouse.store_reads import StorePartitionRows, read_store_partition, report_as_ofs
 from storemon_pipeline.warehouse.upgrade import create_or_upgrade_tables
@@ -279,8 +286,8 @@ class Warehouse:
             else:
                 # Stores first, to know the shard's keys; a ping of a store added since is no
                 # store of the shard's (its store set was read before), and is dropped.
-                keys = StoreKeys.read(conn)
-                window = read_window(conn, start_us, end_us, keys.shard_mask_by_key(shard))
+                keys = StoreKeys.read(conn, shard)
+                window = read_window(conn, start_us, end_us, keys.shard_mask_by_key(shard), shard.buckets())
         return _pings_by_store(window, keys)
 
     def read_business_hours(self) -> pd.DataFrame:
@@ -303,18 +310,8 @@ class Warehouse:
         """Stores with business hours, a timezone, or a ping at or before as_of_us; sorted; only
         those of `shard` when one is given."""
         self._ensure_tables()
-        query = sa.union(
-            sa.select(tables.business_hours.c.store_id),
-            sa.select(tables.timezones.c.store_id),
-            sa.select(tables.stores.c.store_id).where(tables.stores.c.first_ts_us <= int(as_of_us)),
-        )
         with self._transaction() as conn:
-            store_ids = read_frame(conn, query, {"store_id": "str"}, large=True)["store_id"]
-        # Sorted here, not in SQL: Python's str order is the contract, whatever the collation.
-        store_ids = sorted(store_ids.tolist())
-        if shard is None or shard.is_whole_fleet:
-            return store_ids
-        return [store_id for store_id, kept in zip(store_ids, in_shard(store_ids, shard)) if kept]
+            return StoreKeys.read(conn, shard).report_store_ids(as_of_us)
 
     def read_rejected(self, file_name: str | None = None) -> pd.DataFrame:
         self._ensure_tables()
@@ -377,11 +374,13 @@ class Warehouse:
         Every store_id must be a known store (seen in an input): ValueError otherwise.
         """
         self._ensure_tables()
+        keys = self._store_keys()
+        store_keys = keys.keys_of(schedules["store_id"])
         keyed = pd.DataFrame(
-            {"store_key": self._store_keys().keys_of(schedules["store_id"])}
+            {"store_key": store_keys, "bucket": keys.buckets_of(store_keys)}
             | {name: schedules[name].to_numpy() for name in NORMALIZED_SCHEDULE_COLUMNS[1:]}
         )
-        encoded = encode_frame(tables.normalized_schedules, keyed, list(_KEYED_SCHEDULE_DTYPES))
+        encoded = encode_frame(tables.normalized_schedules, keyed, [*_KEYED_SCHEDULE_DTYPES, "bucket"])
         state = tables.derived_state
         name = tables.normalized_schedules.name
         with self._transaction(write=True) as conn:
@@ -415,50 +414,56 @@ class Warehouse:
         whole = Shard(0, 1)
         with self._transaction(write=True) as conn:
             _lock_report_partition(conn, as_of_us)
-            forget_build(conn, as_of_us)
+            # A build of its own, begun and finished here: any build in shards begun before is void.
+            begin_build(conn, as_of_us, f"whole-{uuid.uuid4().hex}", whole.count)
             replace_shard_segments(conn, as_of_us, whole, np.empty(0, np.int64), encoded,
                                    schedules_version=schedules_version, summary=summary)
             record_build(conn, as_of_us, whole.count)
 
     # A build in shards (warehouse/segment_shards.py says how they coexist): begin, each shard, record.
 
-    def begin_status_segments(self, as_of_us: int) -> None:
-        """Partition as_of_us's segments are being rebuilt: store_report refuses the partition until
-        record_status_segments finds every shard written."""
+    def begin_status_segments(self, as_of_us: int, build_id: str, shard_count: int) -> None:
+        """Partition as_of_us's segments are being rebuilt by `build_id`: store_report refuses the
+        partition until record_status_segments finds every shard of that build written."""
         self._ensure_tables()
         with self._transaction(write=True) as conn:
             _lock_report_partition(conn, as_of_us)
-            forget_build(conn, as_of_us)
+            begin_build(conn, as_of_us, build_id, shard_count)
 
     def write_shard_segments(
-        self, as_of_us: int, shard: Shard, segments: pd.DataFrame, *, schedules_version: str, summary: dict
+        self, as_of_us: int, shard: Shard, segments: pd.DataFrame, *, build_id: str, schedules_version: str,
+        summary: dict,
     ) -> None:
         """Replace the segments of `shard`'s stores in partition as_of_us (`segments` holds only
-        theirs), and record the shard as written with its summary (which must count "segments")."""
+        theirs), and record the shard as written with its summary (which must count "segments");
+        BuildSuperseded, writing nothing, if `build_id` is no longer the partition's build."""
         self._ensure_tables()
-        encoded = self._encoded_segments(segments)
+        encoded = self._encoded_segments(segments, shard)
         with self._transaction(write=True) as conn:
             _lock_report_partition(conn, as_of_us)
-            keys = StoreKeys.read(conn)
-            shard_keys = np.flatnonzero(keys.shard_mask_by_key(shard))
+            check_build(conn, as_of_us, build_id)
+            shard_keys = StoreKeys.read(conn, shard).key_by_rank
             replace_shard_segments(conn, as_of_us, shard, shard_keys, encoded,
                                    schedules_version=schedules_version, summary=summary)
 
-    def record_status_segments(self, as_of_us: int, shard_count: int) -> list[dict]:
+    def record_status_segments(self, as_of_us: int, shard_count: int, build_id: str | None) -> list[dict]:
         """Record partition as_of_us as built once its `shard_count` shards are all written from one
-        schedules build (ShardsMissing otherwise); the shards' summaries, by shard."""
+        schedules build (ShardsMissing otherwise) by `build_id` (BuildSuperseded otherwise; None for
+        one shard, whose write began and recorded a build of its own); the shards' summaries."""
         self._ensure_tables()
         with self._transaction(write=True) as conn:
             _lock_report_partition(conn, as_of_us)
+            if build_id is not None:
+                check_build(conn, as_of_us, build_id)
             return record_build(conn, as_of_us, shard_count)
 
-    def _encoded_segments(self, segments: pd.DataFrame) -> EncodedFrame:
+    def _encoded_segments(self, segments: pd.DataFrame, shard: Shard | None = None) -> EncodedFrame:
         status_codes = codes_in(pd.Index(STATUS_DTYPE.categories), segments["status"])
         if (status_codes < 0).any():
             raise ValueError(f"status_segments.status: only {', '.join(STATUS_DTYPE.categories)}")
         keyed = pd.DataFrame(
             {
-                "store_key": self._store_keys().keys_of(segments["store_id"]),
+                "store_key": self._store_keys(shard).keys_of(segments["store_id"]),
                 "start_us": segments["start_us"].to_numpy(),
                 "end_us": segments["end_us"].to_numpy(),
                 "status": status_codes,
@@ -482,9 +487,9 @@ class Warehouse:
             _lock_report_partition(conn, as_of_us)
             yield ReportPartition(conn, int(as_of_us))
 
-    def _store_keys(self) -> StoreKeys:
+    def _store_keys(self, shard: Shard | None = None) -> StoreKeys:
         with self._transaction() as conn:
-            return StoreKeys.read(conn)
+            return StoreKeys.read(conn, shard)
 
     def read_report(self, as_of_us: int) -> pd.DataFrame:
         self._ensure_tables()
@@ -622,7 +627,10 @@ def _read_normalized_schedules(conn: sa.Connection, shard: Shard | None = None) 
         keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
         keys = StoreKeys.read(conn)  # after the rows: stores only grow, so every key read is found
     else:
-        keys = StoreKeys.read(conn)
+        keys = StoreKeys.read(conn, shard)
+        buckets = shard.buckets()
+        if buckets is not None:
+            query = query.where(schedules.c.bucket.in_(buckets))
         keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
         mask = keys.shard_mask_by_key(shard)
         row_keys = keyed["store_key"].to_numpy()
@@ -731,35 +739,51 @@ def _upsert_pings(conn: sa.Connection, batch: _PingBatch) -> None:
     bulk_upsert(
         conn, keyed_pings, key_columns=["ts_us", "store_key"], update_columns=["active"], range_column="ts_us"
     )
-    merge_pings(conn, KeyedPings(batch.ts_us, store_keys, batch.active))
+    bucket_of_ping = bucket_indexes(batch.store_ids.values)[batch.store_ids.codes]
+    merge_pings(conn, KeyedPings(batch.ts_us, store_keys, batch.active), bucket_of_ping)
 
 
 def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np.ndarray | None = None) -> np.ndarray:
     """store_key of each of `store_ids` (distinct), keying the new ones.
 
-    first_ts_us, per store, the earliest ping a file brings (NO_PING_US for none): a
-    stored first ping moves earlier where the file goes back further.
+    first_ts_us, per store, the earliest ping a pings file brings (NO_PING_US for none): a
+    stored first ping moves earlier where the file goes back further. Without it, the stores
+    come from business hours or timezones, and are marked listed.
     """
     stores = tables.stores
     # One writer of stores at a time: an hours and a pings ingest adding the same new
     # stores in another order would otherwise deadlock on its unique index.
     lock_table_for_writing(conn, stores)
-    if first_ts_us is None:
+    listing = first_ts_us is None
+    if listing:
         first_ts_us = np.full(len(store_ids), tables.NO_PING_US, dtype=np.int64)
     known = stored_stores(conn)
     row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
     is_known = row_of >= 0
-    stored_first_ts_us = known["first_ts_us"].to_numpy()[np.maximum(row_of, 0)] if len(known) else first_ts_us
-    # New stores, and known ones whose first ping moves earlier; the rest are not written
-    # (on PostgreSQL only rows actually inserted take a key from the sequence).
-    needs_write = ~is_known | (first_ts_us < stored_first_ts_us)
+    stored = known.iloc[np.maximum(row_of, 0)] if len(known) else None
+    # New stores, known ones whose first ping moves earlier, and known ones listed for the first
+    # time; the rest are not written (on PostgreSQL only rows actually inserted take a key from
+    # the sequence).
+    if stored is None:
+        needs_write = ~is_known
+    elif listing:
+        needs_write = ~is_known | ~stored["listed"].to_numpy()
+    else:
+        needs_write = ~is_known | (first_ts_us < stored["first_ts_us"].to_numpy())
     if needs_write.any():
-        changed = pd.DataFrame({"store_id": store_ids[needs_write], "first_ts_us": first_ts_us[needs_write]})
+        written_ids = store_ids[needs_write]
+        changed = pd.DataFrame({
+            "store_id": written_ids,
+            "first_ts_us": first_ts_us[needs_write],
+            "shard_hash": store_hashes(written_ids),
+            "listed": np.full(len(written_ids), listing),
+        })
         bulk_upsert(
             conn,
-            encode_frame(stores, changed, ["store_id", "first_ts_us"]),
+            encode_frame(stores, changed, list(changed.columns)),
             key_columns=["store_id"],
-            update_columns=["first_ts_us"],
+            # A pings file never unlists a store, nor does a listing move its first ping.
+            update_columns=["listed"] if listing else ["first_ts_us"],
         )
         if not is_known.all():
             known = stored_stores(conn)
