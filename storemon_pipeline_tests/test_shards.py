@@ -230,6 +230,8 @@ def test_of_two_builds_at_once_the_one_begun_last_records_the_partition(loaded, 
         warehouse.record_status_segments(as_of_us, 3, "run-a")
     for shard in all_shards(3)[1:]:
         build_shard_segments(warehouse, as_of_us, shard, "run-b")
+    # A shard step of the build run again (re-executed after its worker died past its commit).
+    build_shard_segments(warehouse, as_of_us, Shard(1, 3), "run-b")
     with pytest.raises(BuildSuperseded):
         warehouse.record_status_segments(as_of_us, 3, "run-a")
     warehouse.record_status_segments(as_of_us, 3, "run-b")

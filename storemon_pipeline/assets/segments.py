@@ -75,12 +75,12 @@ def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard, build_id
     """One shard's schedules and window pings through the core, its segments into the warehouse;
     returns the shard's summary (integers, so that the shards' sums are exact whatever N)."""
     started = time.monotonic()
-    store_ids = set(store.report_store_ids(as_of_us, shard))
     # The build's version before its rows: a rebuild in between makes store_report refuse, never sum wrong.
     build = store.normalized_schedules_build()
     if build is None:
         raise Failure("normalized_schedules was never built: materialize normalized_schedules first (the report jobs do).")
-    schedules = store.read_normalized_schedules(shard)
+    inputs = store.read_shard_inputs(as_of_us, as_of_us - EVIDENCE_SPAN_US, shard)
+    store_ids, schedules, pings = set(inputs.store_ids), inputs.schedules, inputs.pings
     missing = store_ids - set(schedules["store_id"].unique())
     if missing:
         raise Failure(
@@ -88,7 +88,6 @@ def build_shard_segments(store: Warehouse, as_of_us: int, shard: Shard, build_id
             "materialize normalized_schedules first (the report jobs do)."
         )
     schedules = schedules[schedules["store_id"].isin(store_ids)]
-    pings = store.read_pings(as_of_us - EVIDENCE_SPAN_US, as_of_us, shard)
     segments = compute_status_segments(schedules, pings, as_of_us)
     duration_us = segments["end_us"] - segments["start_us"]
     status = segments["status"]

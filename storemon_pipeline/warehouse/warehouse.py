@@ -116,6 +116,15 @@ class IngestResult:
 
 
 @dataclass(frozen=True)
+class ShardInputs:
+    """A shard's stores in a report as of some instant (sorted), their schedules and window pings."""
+
+    store_ids: list[str]
+    schedules: pd.DataFrame
+    pings: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class DerivedBuild:
     """The last build of a derived table: the version of the inputs it came from, and what it found."""
 
@@ -282,13 +291,21 @@ class Warehouse:
                 # Pings before stores: stores only grow, so (even where each statement sees what
                 # has committed by then, as in PostgreSQL) every key read is found.
                 window = read_window(conn, start_us, end_us)
-                keys = StoreKeys.read(conn)
-            else:
-                # Stores first, to know the shard's keys; a ping of a store added since is no
-                # store of the shard's (its store set was read before), and is dropped.
-                keys = StoreKeys.read(conn, shard)
-                window = read_window(conn, start_us, end_us, keys.shard_mask_by_key(shard), shard.buckets())
-        return _pings_by_store(window, keys)
+                return _pings_by_store(window, StoreKeys.read(conn))
+            return _read_shard_pings(conn, start_us, end_us, shard, StoreKeys.read(conn, shard))
+
+    def read_shard_inputs(self, as_of_us: int, pings_start_us: int, shard: Shard) -> ShardInputs:
+        """What a shard step computes from, read with one look at the shard's stores: the stores
+        of report_store_ids(as_of_us, shard), and read_normalized_schedules(shard) and
+        read_pings(pings_start_us, as_of_us, shard)."""
+        self._ensure_tables()
+        with self._transaction() as conn:
+            keys = StoreKeys.read(conn, None if shard.is_whole_fleet else shard)
+            return ShardInputs(
+                keys.report_store_ids(as_of_us),
+                _read_normalized_schedules(conn, shard, keys),
+                _read_shard_pings(conn, pings_start_us, as_of_us, shard, keys),
+            )
 
     def read_business_hours(self) -> pd.DataFrame:
         self._ensure_tables()
@@ -409,7 +426,7 @@ class Warehouse:
         (which must count "segments") is the shard's, as write_shard_segments records it.
         """
         self._ensure_tables()
-        encoded = self._encoded_segments(segments)
+        encoded = _encoded_segments(segments, self._store_keys())
         summary = {"segments": encoded.n_rows} if summary is None else summary
         whole = Shard(0, 1)
         with self._transaction(write=True) as conn:
@@ -438,11 +455,12 @@ class Warehouse:
         theirs), and record the shard as written with its summary (which must count "segments");
         BuildSuperseded, writing nothing, if `build_id` is no longer the partition's build."""
         self._ensure_tables()
-        encoded = self._encoded_segments(segments, shard)
         with self._transaction(write=True) as conn:
+            keys = StoreKeys.read(conn, shard)
+            encoded = _encoded_segments(segments, keys)
             _lock_report_partition(conn, as_of_us)
             check_build(conn, as_of_us, build_id)
-            shard_keys = StoreKeys.read(conn, shard).key_by_rank
+            shard_keys = keys.key_by_rank
             replace_shard_segments(conn, as_of_us, shard, shard_keys, encoded,
                                    schedules_version=schedules_version, summary=summary)
 
@@ -457,19 +475,6 @@ class Warehouse:
                 check_build(conn, as_of_us, build_id)
             return record_build(conn, as_of_us, shard_count)
 
-    def _encoded_segments(self, segments: pd.DataFrame, shard: Shard | None = None) -> EncodedFrame:
-        status_codes = codes_in(pd.Index(STATUS_DTYPE.categories), segments["status"])
-        if (status_codes < 0).any():
-            raise ValueError(f"status_segments.status: only {', '.join(STATUS_DTYPE.categories)}")
-        keyed = pd.DataFrame(
-            {
-                "store_key": self._store_keys(shard).keys_of(segments["store_id"]),
-                "start_us": segments["start_us"].to_numpy(),
-                "end_us": segments["end_us"].to_numpy(),
-                "status": status_codes,
-            }
-        )
-        return encode_frame(tables.status_segments, keyed, list(_KEYED_SEGMENT_DTYPES))
 
     def read_status_segments(self, as_of_us: int) -> pd.DataFrame:
         """Sorted by store_id, start_us; store_id and status categorical."""
@@ -487,9 +492,9 @@ class Warehouse:
             _lock_report_partition(conn, as_of_us)
             yield ReportPartition(conn, int(as_of_us))
 
-    def _store_keys(self, shard: Shard | None = None) -> StoreKeys:
+    def _store_keys(self) -> StoreKeys:
         with self._transaction() as conn:
-            return StoreKeys.read(conn, shard)
+            return StoreKeys.read(conn)
 
     def read_report(self, as_of_us: int) -> pd.DataFrame:
         self._ensure_tables()
@@ -605,6 +610,22 @@ class ReportPartition:
         bulk_insert(conn, encoded.with_constant("as_of_us", self.as_of_us))
 
 
+def _encoded_segments(segments: pd.DataFrame, keys: StoreKeys) -> EncodedFrame:
+    """ValueError for a status not in STATUS_DTYPE or a store not among `keys`."""
+    status_codes = codes_in(pd.Index(STATUS_DTYPE.categories), segments["status"])
+    if (status_codes < 0).any():
+        raise ValueError(f"status_segments.status: only {', '.join(STATUS_DTYPE.categories)}")
+    keyed = pd.DataFrame(
+        {
+            "store_key": keys.keys_of(segments["store_id"]),
+            "start_us": segments["start_us"].to_numpy(),
+            "end_us": segments["end_us"].to_numpy(),
+            "status": status_codes,
+        }
+    )
+    return encode_frame(tables.status_segments, keyed, list(_KEYED_SEGMENT_DTYPES))
+
+
 def _lock_report_partition(conn: sa.Connection, as_of_us: int) -> None:
     lock_until_commit(conn, _REPORT_PARTITION_LOCK_NAMESPACE, int(as_of_us) // 1_000_000)
 
@@ -620,14 +641,23 @@ def _read_status_segments(conn: sa.Connection, as_of_us: int) -> pd.DataFrame:
     return frame[STATUS_SEGMENT_COLUMNS]
 
 
-def _read_normalized_schedules(conn: sa.Connection, shard: Shard | None = None) -> pd.DataFrame:
+def _read_shard_pings(conn: sa.Connection, start_us: int, end_us: int, shard: Shard, keys: StoreKeys) -> pd.DataFrame:
+    """`keys` read before the pings (at least the shard's stores): a ping of a store added since is
+    no store of the shard's (its store set was read before), and is dropped."""
+    return _pings_by_store(read_window(conn, start_us, end_us, keys.shard_mask_by_key(shard), shard.buckets()), keys)
+
+
+def _read_normalized_schedules(
+    conn: sa.Connection, shard: Shard | None = None, keys: StoreKeys | None = None
+) -> pd.DataFrame:
+    """`keys`, when given, read before (at least the shard's stores)."""
     schedules = tables.normalized_schedules
     query = sa.select(*(schedules.c[name] for name in _KEYED_SCHEDULE_DTYPES))
     if shard is None or shard.is_whole_fleet:
         keyed = read_frame(conn, query, _KEYED_SCHEDULE_DTYPES, large=True)
-        keys = StoreKeys.read(conn)  # after the rows: stores only grow, so every key read is found
+        keys = keys or StoreKeys.read(conn)  # after the rows: stores only grow, so every key read is found
     else:
-        keys = StoreKeys.read(conn, shard)
+        keys = keys or StoreKeys.read(conn, shard)
         buckets = shard.buckets()
         if buckets is not None:
             query = query.where(schedules.c.bucket.in_(buckets))
