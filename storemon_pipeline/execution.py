@@ -35,6 +35,7 @@ DEFAULT_RESULT_BACKEND = "rpc://"
 # dagster-celery's queue. Two deployments sharing a broker each take their own, or one's workers
 # would run the other's steps against the wrong warehouse.
 DEFAULT_QUEUE = "dagster"
+CELERY_POLL_SECONDS = 0.1
 
 
 class ExecutionSettingError(ValueError):
@@ -96,6 +97,12 @@ def executor_from_env():
         return in_process_executor
     if name == MULTIPROCESS:
         return multiprocess_executor.configured({"max_concurrent": max_concurrent_from_env()})
+    import dagster_celery.core_execution_loop
     from dagster_celery import celery_executor
 
+    # The run's process polls its celery tasks once per TICK_SECONDS (1 s, no setting for it), and
+    # a report's steps form six levels that each wait for a poll: 0.1 s instead takes about 4 s off
+    # every report (measured: 1,000 stores, 16 shards, 2 workers). A poll is a look at results
+    # already received (rpc:// pushes them), so polling more often costs next to nothing.
+    dagster_celery.core_execution_loop.TICK_SECONDS = CELERY_POLL_SECONDS
     return celery_executor.configured(celery_executor_config())
