@@ -272,10 +272,14 @@ class Warehouse:
 
     # -- reads of the inputs --------------------------------------------------------
 
-    def latest_ping_us(self) -> int | None:
+    def latest_ping_us(self, at_or_before_us: int | None = None) -> int | None:
+        """The newest ping's instant (of those at or before at_or_before_us, when given)."""
         self._ensure_tables()
+        query = sa.select(sa.func.max(tables.pings.c.ts_us))
+        if at_or_before_us is not None:
+            query = query.where(tables.pings.c.ts_us <= int(at_or_before_us))
         with self._transaction() as conn:
-            latest = conn.execute(sa.select(sa.func.max(tables.pings.c.ts_us))).scalar_one()
+            latest = conn.execute(query).scalar_one()
         return None if latest is None else int(latest)
 
     def read_pings(self, start_us: int, end_us: int, shard: Shard | None = None) -> pd.DataFrame:
