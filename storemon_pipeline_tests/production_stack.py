@@ -27,6 +27,7 @@ from storemon_pipeline.core.shards import Shard
 from storemon_pipeline.topology import POSTGRES_URL_ENV, warehouse_url
 from storemon_pipeline.warehouse import Warehouse, drop_database_if_exists
 from storemon_pipeline_tests.conftest import REPO_ROOT, _postgres_base_url
+from storemon_pipeline_tests import stack
 from storemon_pipeline_tests.stack import BIN_DIR, free_port, says_running, stop_process_group, write_sample_data
 
 READY_TIMEOUT_S = 240
@@ -232,14 +233,7 @@ def get_report(production: Production, report_id: str, timeout_s: float = REPORT
 
 
 def wait_until(what: str, probe, timeout_s: float, production: Production, poll_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s} s\n{production.log_tail()}")
-        time.sleep(poll_s)
+    return stack.wait_until(what, probe, timeout_s, production.log_tail, poll_s)
 
 
 def in_step(instance, run_id: str, step_key: str) -> bool:

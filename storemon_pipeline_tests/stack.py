@@ -44,6 +44,19 @@ STOP_TIMEOUT_S = 30
 FALLBACK_FLEET = {"n_stores": 40, "days": 8, "as_of": "2023-01-25T18:00:00Z", "seed": 11}
 
 
+def wait_until(what: str, probe, timeout_s: float, log_tail, poll_s: float = 0.5):
+    """probe()'s first true value, polled every poll_s; past timeout_s the test fails naming
+    `what`, with log_tail()'s text (the processes' recent output) to say why."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout_s} s\n{log_tail()}")
+        time.sleep(poll_s)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

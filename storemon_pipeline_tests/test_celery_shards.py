@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -98,16 +99,21 @@ def delete_queue(queue: str) -> None:
         connection.default_channel.queue_delete(queue)
 
 
-def test_a_report_in_3_shards_runs_its_shard_steps_on_celery_workers(pg_url, dagster_pg_home, tmp_path, monkeypatch):
-    assert broker_reachable(), f"RabbitMQ is not listening on 127.0.0.1:5672 ({DEFAULT_BROKER_URL})"
+def fleet_and_one_shard_report(tmp_path, monkeypatch, seed: int) -> tuple[Path, bytes]:
+    """A simulated fleet's folder, and its report as of AS_OF in one shard, in-process, in this
+    process and a SQLite warehouse of its own: what every other way must give."""
     data_dir = tmp_path / "fleet"
-    write_fleet(simulate_fleet(150, 8, AS_OF, seed=21), data_dir)
-
-    # The reference: one shard, in-process, in this process and its own SQLite warehouse.
+    write_fleet(simulate_fleet(150, 8, AS_OF, seed=seed), data_dir)
     one_shard = tmp_path / "one_shard.csv"
     monkeypatch.setenv("STOREMON_EXECUTOR", "in_process")
     assert cli.main(["report", "--data-dir", str(data_dir), "--as-of", AS_OF, "--out", str(one_shard),
                      "--database-url", f"sqlite:///{tmp_path / 'reference.db'}", "--shards", "1"]) == 0
+    return data_dir, one_shard.read_bytes()
+
+
+def test_a_report_in_3_shards_runs_its_shard_steps_on_celery_workers(pg_url, dagster_pg_home, tmp_path, monkeypatch):
+    assert broker_reachable(), f"RabbitMQ is not listening on 127.0.0.1:5672 ({DEFAULT_BROKER_URL})"
+    data_dir, one_shard = fleet_and_one_shard_report(tmp_path, monkeypatch, seed=21)
 
     queue = f"storemon-test-{uuid.uuid4().hex[:8]}"  # not another checkout's workers on this broker
     env = {
@@ -131,7 +137,7 @@ def test_a_report_in_3_shards_runs_its_shard_steps_on_celery_workers(pg_url, dag
     finally:
         stop_workers(workers)
         delete_queue(queue)
-    assert sharded.read_bytes() == one_shard.read_bytes()
+    assert sharded.read_bytes() == one_shard
 
     # Where each step ran: dagster-celery's "Executing steps ... in celery worker" event names the worker.
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_pg_home))

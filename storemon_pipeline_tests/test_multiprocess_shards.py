@@ -15,21 +15,13 @@ import sys
 
 from dagster import DagsterEventType, DagsterInstance
 
-from storemon_pipeline import cli
-from storemon_pipeline.simulate import simulate_fleet, write_fleet
+from storemon_pipeline_tests.test_celery_shards import AS_OF, fleet_and_one_shard_report
 
-AS_OF = "2023-03-14T12:00:00Z"
 REPORT_TIMEOUT_S = 300
 
 
 def test_a_report_in_4_shards_runs_each_shard_step_in_its_own_process(pg_url, tmp_path, monkeypatch):
-    data_dir = tmp_path / "fleet"
-    write_fleet(simulate_fleet(150, 8, AS_OF, seed=23), data_dir)
-
-    one_shard = tmp_path / "one_shard.csv"
-    monkeypatch.setenv("STOREMON_EXECUTOR", "in_process")
-    assert cli.main(["report", "--data-dir", str(data_dir), "--as-of", AS_OF, "--out", str(one_shard),
-                     "--database-url", f"sqlite:///{tmp_path / 'reference.db'}", "--shards", "1"]) == 0
+    data_dir, one_shard = fleet_and_one_shard_report(tmp_path, monkeypatch, seed=23)
 
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
@@ -50,7 +42,7 @@ def test_a_report_in_4_shards_runs_each_shard_step_in_its_own_process(pg_url, tm
         env=env, capture_output=True, text=True, timeout=REPORT_TIMEOUT_S,
     )
     assert report.returncode == 0, report.stderr
-    assert sharded.read_bytes() == one_shard.read_bytes()
+    assert sharded.read_bytes() == one_shard
 
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     with DagsterInstance.get() as instance:

@@ -23,7 +23,7 @@ import pytest
 
 from storemon_pipeline.core.clock import US_PER_S, latest_report_as_of_us, partition_key
 from storemon_pipeline.warehouse import Warehouse
-from storemon_pipeline_tests.stack import DagsterStack, shared_stack
+from storemon_pipeline_tests.stack import DagsterStack, shared_stack, wait_until
 
 WAIT_S = 240
 LOCATION = "storemon"
@@ -130,14 +130,7 @@ class GraphQL:
 
 
 def wait_for(what: str, probe, stack: DagsterStack, timeout_s: float = WAIT_S, poll_s: float = 2.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout_s} s\n--- dagster dev log ---\n{stack.log_tail()}")
-        time.sleep(poll_s)
+    return wait_until(what, probe, timeout_s, lambda: f"--- dagster dev log ---\n{stack.log_tail()}", poll_s)
 
 
 @pytest.fixture(scope="module")
