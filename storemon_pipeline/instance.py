@@ -34,8 +34,23 @@ RUN_CONCURRENCY = {
 CODE_LOCATION = "storemon"
 DEFINITIONS_MODULE = "storemon_pipeline.definitions"
 
+# Dagster's default launcher plus a worker health check (launcher.py), and the daemon's run
+# monitor asking it about every STARTED run: a run whose worker died with its code server (a
+# whole stack killed) is marked failed at the first poll after the daemon is back, instead of
+# staying STARTED and holding its partition's queue slot forever. deploy/dagster.yaml says the same.
+RUN_LAUNCHER = {"module": "storemon_pipeline.launcher", "class": "WorkerHealthRunLauncher"}
+RUN_MONITORING = {
+    "enabled": True,
+    "poll_interval_seconds": 10,  # the longest a dead worker's run stays STARTED
+    "start_timeout_seconds": 180,  # launched but never started (its code server died meanwhile)
+    "cancel_timeout_seconds": 180,
+    "max_resume_run_attempts": 0,  # the default launcher cannot resume a run in a new worker
+}
+
 DEV_INSTANCE_SETTINGS = {
     "concurrency": RUN_CONCURRENCY,
+    "run_launcher": RUN_LAUNCHER,
+    "run_monitoring": RUN_MONITORING,
     "telemetry": {"enabled": False},
 }
 

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import yaml
 
-from storemon_pipeline.instance import RUN_CONCURRENCY, has_partition_run_limit
+from storemon_pipeline.instance import (
+    DEV_INSTANCE_SETTINGS,
+    RUN_CONCURRENCY,
+    RUN_LAUNCHER,
+    RUN_MONITORING,
+    has_partition_run_limit,
+)
 from storemon_pipeline.launcher import WorkerHealthRunLauncher, process_alive_since
 from storemon_pipeline.topology import (
     DEFAULT_GRPC_PORT,
@@ -49,6 +55,9 @@ def test_the_shipped_run_limits_are_instance_pys():
 
 
 def test_run_monitoring_uses_the_launcher_with_a_worker_check():
+    # The same in the production file and in what `storemon run` writes for `make run`.
+    assert SHIPPED["run_launcher"] == DEV_INSTANCE_SETTINGS["run_launcher"] == RUN_LAUNCHER
+    assert SHIPPED["run_monitoring"] == DEV_INSTANCE_SETTINGS["run_monitoring"] == RUN_MONITORING
     launcher = SHIPPED["run_launcher"]
     assert (launcher["module"], launcher["class"]) == (WorkerHealthRunLauncher.__module__, WorkerHealthRunLauncher.__name__)
     assert WorkerHealthRunLauncher().supports_check_run_worker_health
