@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from storemon_pipeline.core.inputs import BUSINESS_HOURS, PINGS
-from storemon_pipeline.core.shards import bucket_indexes, store_hashes
+from storemon_pipeline.core.shards import BUCKETS, store_hashes
 from storemon_pipeline.warehouse import tables
 from storemon_pipeline.warehouse.bulk import (
     EncodedFrame,
@@ -130,7 +130,8 @@ def _upsert_pings(conn: sa.Connection, batch: PingBatch) -> None:
     lock_table_for_writing(conn, tables.pings)
     first_ts_us = np.full(len(batch.store_ids.values), tables.NO_PING_US, dtype=np.int64)
     np.minimum.at(first_ts_us, batch.store_ids.codes, batch.ts_us)
-    store_keys = _register_stores(conn, batch.store_ids.values, first_ts_us)[batch.store_ids.codes]
+    store_keys, shard_hashes = _register_stores(conn, batch.store_ids.values, first_ts_us)
+    store_keys, shard_hashes = store_keys[batch.store_ids.codes], shard_hashes[batch.store_ids.codes]
     keyed_pings = EncodedFrame(
         tables.pings, {"ts_us": batch.ts_us, "store_key": store_keys, "active": batch.active}, len(batch.ts_us)
     )
@@ -138,12 +139,13 @@ def _upsert_pings(conn: sa.Connection, batch: PingBatch) -> None:
     bulk_upsert(
         conn, keyed_pings, key_columns=["ts_us", "store_key"], update_columns=["active"], range_column="ts_us"
     )
-    bucket_of_ping = bucket_indexes(batch.store_ids.values)[batch.store_ids.codes]
-    merge_pings(conn, KeyedPings(batch.ts_us, store_keys, batch.active), bucket_of_ping)
+    merge_pings(conn, KeyedPings(batch.ts_us, store_keys, batch.active), shard_hashes % BUCKETS)
 
 
-def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np.ndarray | None = None) -> np.ndarray:
-    """store_key of each of `store_ids` (distinct), keying the new ones.
+def _register_stores(
+    conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """store_key and shard_hash of each of `store_ids` (distinct), keying the new ones.
 
     first_ts_us, per store, the earliest ping a pings file brings (NO_PING_US for none): a
     stored first ping moves earlier where the file goes back further. Without it, the stores
@@ -187,7 +189,7 @@ def _register_stores(conn: sa.Connection, store_ids: np.ndarray, first_ts_us: np
         if not is_known.all():
             known = stored_stores(conn)
             row_of = pd.Index(known["store_id"]).get_indexer(store_ids)
-    return known["store_key"].to_numpy()[row_of]
+    return known["store_key"].to_numpy()[row_of], known["shard_hash"].to_numpy()[row_of]
 
 
 def _replace_business_hours(conn: sa.Connection, hours: EncodedFrame) -> None:

@@ -82,12 +82,11 @@ def replace_shard_segments(
     summary: dict,
 ) -> None:
     """The shard's stores' segments of the partition (`shard_keys`, every key of the shard's stores)
-    replaced by `segments`, and the shard recorded as written."""
+    replaced by `segments`, and the shard recorded as written; begin_build first, in this
+    transaction or before (with one shard, write_status_segments does both in one)."""
     status_segments = tables.status_segments
     of_partition = status_segments.c.as_of_us == int(as_of_us)
-    if shard.is_whole_fleet:
-        conn.execute(sa.delete(status_segments).where(of_partition))
-    elif shard.index in shard_summaries(conn, as_of_us, shard.count):
+    if shard.index in shard_summaries(conn, as_of_us, shard.count):
         # Written before in this build (its step ran again, e.g. re-executed after its worker died
         # between commit and success); otherwise begin_build left none of the shard's rows.
         keys = shard_keys.tolist()
